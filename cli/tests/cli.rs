@@ -18,13 +18,20 @@ fn version_prints_crate_version() {
     let out = skywire(&["--version"]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(text.trim(), format!("skywire {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        text.trim(),
+        format!("skywire {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
 fn gen_keys_prints_a_matching_pair() {
     let out = skywire(&["cli", "config", "gen-keys"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let pk: PubKey = v["pk"].as_str().unwrap().parse().unwrap();
     let sk = SecKey::from_hex(v["sk"].as_str().unwrap()).unwrap();
@@ -56,7 +63,10 @@ fn errors_print_once_with_nonzero_exit() {
     assert!(out.stdout.is_empty());
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.matches("Error:").count(), 1, "{err}");
-    assert!(err.contains("secret key is zero or not below the curve order"), "{err}");
+    assert!(
+        err.contains("secret key is zero or not below the curve order"),
+        "{err}"
+    );
 
     let bad = skywire(&["cli", "config", "check-pk", "02ffff"]);
     assert_eq!(bad.status.code(), Some(1));

@@ -1,0 +1,32 @@
+//! dmsg: Skywire's relay network. A client holds noise-XK sessions to relay servers, multiplexes
+//! streams over them with a hashicorp-compatible yamux, and dials `(public key, port)` through a
+//! server both ends share; the stream then carries an end-to-end noise-KK channel.
+//!
+//! Modules:
+//! * [`addr`]: `(pk, port)` addresses.
+//! * [`objects`]: the signed gob dial objects (`StreamRequest`, `StreamResponse`).
+//! * [`error`]: the reference's numbered errors and the library error type.
+//! * [`client`]: sessions to servers, registration, `dial` and `listen`.
+//! * [`server`]: the relay server.
+//! * [`stream`]: end-to-end streams and listeners; [`porter`]: local ports.
+//! * [`disc`]: discovery entries (signed JSON, exact reference serialisation) and the HTTP
+//!   client for the discovery API.
+//! * [`mux`]: yamux v0.1.1 wire-compatible stream multiplexer (sans-IO core + tokio driver).
+
+pub mod addr;
+pub mod client;
+pub mod disc;
+pub mod error;
+pub mod mux;
+pub mod objects;
+pub mod porter;
+pub mod server;
+mod session;
+pub mod stream;
+
+pub use addr::{Addr, AddrParseError};
+pub use client::{Client, ClientConfig};
+pub use error::{DmsgError, ErrorCode};
+pub use objects::{Sha256, SignedRequest, SignedResponse, StreamRequest, StreamResponse};
+pub use server::{ServerConfig, ServerHandle, ServerStats};
+pub use stream::{DmsgStream, Listener};
