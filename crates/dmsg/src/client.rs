@@ -27,7 +27,7 @@ use crate::error::{DmsgError, ErrorCode};
 use crate::mux;
 use crate::objects::{SignedRequest, SignedResponse, StreamRequest};
 use crate::porter::Porter;
-use crate::session::{ObjectCipher, client_handshake, connect_tcp};
+use crate::session::{ObjectCipher, SessionTable, client_handshake, connect_tcp};
 use crate::stream::{DmsgStream, Listener};
 
 /// Client configuration.
@@ -102,7 +102,7 @@ struct Inner {
     sk: SecKey,
     pk: PubKey,
     cfg: ClientConfig,
-    sessions: Mutex<HashMap<PubKey, Arc<ClientSession>>>,
+    sessions: SessionTable<ClientSession>,
     listeners: Mutex<HashMap<u16, ListenerTx>>,
     porter: Porter,
     changed: Notify,
@@ -114,24 +114,11 @@ struct Inner {
 
 impl Inner {
     fn session_keys(&self) -> Vec<PubKey> {
-        let mut keys: Vec<_> = self
-            .sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .keys()
-            .copied()
-            .collect();
-        keys.sort();
-        keys
+        self.sessions.keys()
     }
 
     fn session(&self, server: &PubKey) -> Option<Arc<ClientSession>> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(server)
-            .filter(|s| !s.mux.is_closed())
-            .cloned()
+        self.sessions.get(server).filter(|s| !s.mux.is_closed())
     }
 
     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(&self, f: F) {
@@ -176,7 +163,7 @@ impl Client {
             pk: cfg.sk.pub_key(),
             sk: cfg.sk.clone(),
             cfg,
-            sessions: Mutex::new(HashMap::new()),
+            sessions: SessionTable::default(),
             listeners: Mutex::new(HashMap::new()),
             porter: Porter::new(),
             changed: Notify::new(),
@@ -371,15 +358,7 @@ impl Client {
         if let Err(e) = disc.deregister(&self.inner.pk).await {
             tracing::debug!(error = %e, "deleting the client entry failed");
         }
-        let sessions: Vec<_> = self
-            .inner
-            .sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain()
-            .map(|(_, s)| s)
-            .collect();
-        for s in sessions {
+        for s in self.inner.sessions.drain() {
             s.mux.close().await;
         }
         self.inner
@@ -602,13 +581,9 @@ async fn open_session(inner: &Arc<Inner>, entry: &Entry) -> Result<Arc<ClientSes
         cipher: ObjectCipher::new(transport),
         ready_at: Instant::now() + inner.cfg.first_stream_delay,
     });
-    let previous = inner
-        .sessions
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .insert(server, session.clone());
+    let previous = inner.sessions.insert(server, session.clone());
     if let Some(prev) = previous {
-        tokio::spawn(async move { prev.mux.close().await });
+        prev.mux.abort();
     }
     tracing::debug!(%server, %address, "dmsg session established");
     inner.spawn(serve_session(inner.clone(), session.clone()));
@@ -631,16 +606,7 @@ async fn serve_session(inner: Arc<Inner>, session: Arc<ClientSession>) {
             }
         }
     }
-    let removed = {
-        let mut map = inner
-            .sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match map.get(&session.server) {
-            Some(s) if Arc::ptr_eq(s, &session) => map.remove(&session.server).is_some(),
-            _ => false,
-        }
-    };
+    let removed = inner.sessions.remove_if_same(&session.server, &session);
     if removed {
         tracing::info!(server = %session.server, "dmsg session lost");
         inner.changed.notify_one();

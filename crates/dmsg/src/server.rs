@@ -10,10 +10,9 @@
 //! the same client replaces the first (the reference loses both), `max_sessions` is enforced,
 //! and responses that are rejections signed by the destination are forwarded to the dialer.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use skywire_cipher::{PubKey, SecKey, sha256, verify_hash};
@@ -26,7 +25,7 @@ use crate::disc::{DiscClient, Server as ServerPart};
 use crate::error::{DmsgError, ErrorCode};
 use crate::mux;
 use crate::objects::{SignedRequest, SignedResponse};
-use crate::session::{ObjectCipher, server_handshake};
+use crate::session::{ObjectCipher, SessionTable, server_handshake};
 
 /// Relay server configuration.
 #[derive(Debug, Clone)]
@@ -87,7 +86,6 @@ pub struct ServerStats {
 
 #[derive(Debug)]
 struct ServerSession {
-    id: u64,
     mux: mux::Session,
     cipher: ObjectCipher,
 }
@@ -97,28 +95,10 @@ struct Shared {
     sk: SecKey,
     pk: PubKey,
     cfg: ServerConfig,
-    sessions: Mutex<HashMap<PubKey, Arc<ServerSession>>>,
-    next_id: AtomicU64,
+    sessions: SessionTable<ServerSession>,
     changed: Notify,
     stats: ServerStats,
     cancel: CancellationToken,
-}
-
-impl Shared {
-    fn session(&self, pk: &PubKey) -> Option<Arc<ServerSession>> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(pk)
-            .cloned()
-    }
-
-    fn session_count(&self) -> usize {
-        self.sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
 }
 
 /// A running relay server. Dropping it does not stop it; call [`ServerHandle::shutdown`].
@@ -145,8 +125,7 @@ impl ServerHandle {
             pk: cfg.sk.pub_key(),
             sk: cfg.sk.clone(),
             cfg,
-            sessions: Mutex::new(HashMap::new()),
-            next_id: AtomicU64::new(1),
+            sessions: SessionTable::default(),
             changed: Notify::new(),
             stats: ServerStats::default(),
             cancel: CancellationToken::new(),
@@ -181,7 +160,7 @@ impl ServerHandle {
 
     /// Current number of client sessions.
     pub fn session_count(&self) -> usize {
-        self.shared.session_count()
+        self.shared.sessions.len()
     }
 
     /// Live counters.
@@ -191,28 +170,14 @@ impl ServerHandle {
 
     /// Keys of the connected clients.
     pub fn clients(&self) -> Vec<PubKey> {
-        self.shared
-            .sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .keys()
-            .copied()
-            .collect()
+        self.shared.sessions.keys()
     }
 
     /// Stops accepting, closes every session (GoAway), deletes the discovery entry, and waits for
     /// the server's tasks.
     pub async fn shutdown(mut self) {
         self.shared.cancel.cancel();
-        let sessions: Vec<_> = self
-            .shared
-            .sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain()
-            .map(|(_, s)| s)
-            .collect();
-        for s in sessions {
+        for s in self.shared.sessions.drain() {
             s.mux.close().await;
         }
         while self.tasks.join_next().await.is_some() {}
@@ -223,16 +188,8 @@ impl ServerHandle {
     pub fn kill(mut self) {
         self.shared.cancel.cancel();
         self.tasks.abort_all();
-        let sessions: Vec<_> = self
-            .shared
-            .sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain()
-            .map(|(_, s)| s)
-            .collect();
-        for s in sessions {
-            tokio::spawn(async move { s.mux.close().await });
+        for s in self.shared.sessions.drain() {
+            s.mux.abort();
         }
     }
 }
@@ -245,7 +202,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             r = listener.accept() => match r {
                 Ok((tcp, peer)) => {
-                    if shared.session_count() >= shared.cfg.max_sessions {
+                    if shared.sessions.len() >= shared.cfg.max_sessions {
                         tracing::warn!(%peer, max = shared.cfg.max_sessions, "session limit reached, refusing connection");
                         shared.stats.handshakes_failed.fetch_add(1, Ordering::Relaxed);
                         drop(tcp);
@@ -278,18 +235,13 @@ async fn serve_conn(shared: Arc<Shared>, mut tcp: TcpStream, peer: SocketAddr) {
             }
         };
     let session = Arc::new(ServerSession {
-        id: shared.next_id.fetch_add(1, Ordering::Relaxed),
         mux: mux::Session::server(tcp, shared.cfg.mux.clone()),
         cipher: ObjectCipher::new(transport),
     });
-    let old = shared
-        .sessions
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .insert(client_pk, session.clone());
+    let old = shared.sessions.insert(client_pk, session.clone());
     if let Some(old) = old {
         tracing::info!(client = %client_pk, "client reconnected; replacing its previous session");
-        tokio::spawn(async move { old.mux.close().await });
+        old.mux.abort();
     }
     shared.stats.sessions_total.fetch_add(1, Ordering::Relaxed);
     shared.changed.notify_one();
@@ -309,16 +261,7 @@ async fn serve_conn(shared: Arc<Shared>, mut tcp: TcpStream, peer: SocketAddr) {
         }
     }
     // Keep relaying streams that are already up until they finish or the session dies.
-    let removed = {
-        let mut map = shared
-            .sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match map.get(&client_pk) {
-            Some(s) if s.id == session.id => map.remove(&client_pk).is_some(),
-            _ => false,
-        }
-    };
+    let removed = shared.sessions.remove_if_same(&client_pk, &session);
     if removed {
         shared.changed.notify_one();
     }
@@ -340,7 +283,7 @@ async fn relay(shared: Arc<Shared>, src_pk: PubKey, src: Arc<ServerSession>, mut
         if req.req.src_addr.pk != src_pk {
             return Err(Refusal::reject(req, ErrorCode::InvalidSrcPk));
         }
-        let Some(dst) = shared.session(&req.req.dst_addr.pk) else {
+        let Some(dst) = shared.sessions.get(&req.req.dst_addr.pk) else {
             return Err(Refusal::reject(req, ErrorCode::NoSessionToDst));
         };
         let mut b = match dst.mux.open_stream().await {
@@ -434,7 +377,7 @@ async fn register_loop(shared: Arc<Shared>, disc: DiscClient, public: String) {
         let available = shared
             .cfg
             .max_sessions
-            .saturating_sub(shared.session_count());
+            .saturating_sub(shared.sessions.len());
         let available = i64::try_from(available).unwrap_or(i64::MAX);
         let result = disc
             .register_or_update(&shared.sk, |e| {

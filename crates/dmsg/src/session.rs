@@ -5,8 +5,9 @@
 //! The send counter belongs to the session (shared by all its streams, first object nonce 1);
 //! received object nonces are taken as given, as in the reference.
 
+use std::collections::HashMap;
 use std::io;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use skywire_cipher::{PubKey, SecKey};
@@ -148,4 +149,59 @@ pub(crate) async fn connect_tcp(addr: &str, timeout: Duration) -> Result<TcpStre
     };
     let _ = tcp.set_nodelay(true);
     Ok(tcp)
+}
+
+/// One live session per remote key (client: per server; server: per client). A newer session
+/// for the same key replaces the older one; removal only removes the exact session that ended.
+#[derive(Debug)]
+pub(crate) struct SessionTable<T> {
+    map: Mutex<HashMap<PubKey, Arc<T>>>,
+}
+
+impl<T> Default for SessionTable<T> {
+    fn default() -> Self {
+        SessionTable {
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<T> SessionTable<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PubKey, Arc<T>>> {
+        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn get(&self, pk: &PubKey) -> Option<Arc<T>> {
+        self.lock().get(pk).cloned()
+    }
+
+    /// Inserts `session`, returning the one it replaces.
+    pub(crate) fn insert(&self, pk: PubKey, session: Arc<T>) -> Option<Arc<T>> {
+        self.lock().insert(pk, session)
+    }
+
+    /// Removes `pk` only if it still maps to `session`; true if it did.
+    pub(crate) fn remove_if_same(&self, pk: &PubKey, session: &Arc<T>) -> bool {
+        let mut map = self.lock();
+        match map.get(pk) {
+            Some(s) if Arc::ptr_eq(s, session) => map.remove(pk).is_some(),
+            _ => false,
+        }
+    }
+
+    /// Takes every session out of the table.
+    pub(crate) fn drain(&self) -> Vec<Arc<T>> {
+        self.lock().drain().map(|(_, s)| s).collect()
+    }
+
+    /// The keys, sorted.
+    pub(crate) fn keys(&self) -> Vec<PubKey> {
+        let mut keys: Vec<_> = self.lock().keys().copied().collect();
+        keys.sort();
+        keys
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
 }

@@ -752,6 +752,12 @@ impl Session {
         self.shared.done.cancelled().await;
     }
 
+    /// Drops the session at once without a GoAway, as a crashed peer would: every stream fails
+    /// and the connection is closed by the driver. Does not wait.
+    pub fn abort(&self) {
+        self.shared.shutdown(Error::SessionClosed, None);
+    }
+
     /// True once the session is dead (closed locally, by the peer, or by an error).
     pub fn is_closed(&self) -> bool {
         self.shared.is_closed()
