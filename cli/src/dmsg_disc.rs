@@ -87,11 +87,7 @@ impl DiscArgs {
 
 /// Runs the discovery until Ctrl-C or SIGTERM, on a new multi-threaded tokio runtime.
 pub fn run(args: DiscArgs) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?
-        .block_on(run_async(args))
+    crate::util::block_on(run_async(args))?
 }
 
 /// [`run`] inside an existing tokio runtime.
@@ -119,25 +115,7 @@ pub async fn run_async(args: DiscArgs) -> anyhow::Result<()> {
 }
 
 async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+    crate::util::shutdown_signal().await;
     tracing::info!("shutting down the dmsg discovery");
 }
 

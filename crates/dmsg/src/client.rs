@@ -608,7 +608,9 @@ async fn serve_session(inner: Arc<Inner>, session: Arc<ClientSession>) {
     }
     let removed = inner.sessions.remove_if_same(&session.server, &session);
     if removed {
-        tracing::info!(server = %session.server, "dmsg session lost");
+        if !inner.cancel.is_cancelled() {
+            tracing::info!(server = %session.server, "dmsg session lost");
+        }
         inner.changed.notify_one();
     }
     incoming.abort_all();

@@ -12,21 +12,27 @@
 //! * [`disc`]: discovery entries (signed JSON, exact reference serialisation) and the HTTP
 //!   client for the discovery API.
 //! * [`mux`]: yamux v0.1.1 wire-compatible stream multiplexer (sans-IO core + tokio driver).
+//! * [`http`]: dmsghttp, HTTP/1.1 on dmsg streams (serve a tower service, send requests).
+//! * [`server_http`]: the relay server's `/health` and `/metrics` endpoint.
 
 pub mod addr;
 pub mod client;
 pub mod disc;
 pub mod error;
+pub mod http;
 pub mod mux;
 pub mod objects;
 pub mod porter;
 pub mod server;
+pub mod server_http;
 mod session;
 pub mod stream;
 
 pub use addr::{Addr, AddrParseError};
 pub use client::{Client, ClientConfig};
 pub use error::{DmsgError, ErrorCode};
+pub use http::{DmsgUrl, HttpError};
 pub use objects::{Sha256, SignedRequest, SignedResponse, StreamRequest, StreamResponse};
 pub use server::{ServerConfig, ServerHandle, ServerStats};
+pub use server_http::{HealthInfo, serve_health};
 pub use stream::{DmsgStream, Listener};

@@ -16,6 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use skywire_cipher::{PubKey, SecKey, sha256, verify_hash};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -314,20 +318,24 @@ async fn relay(shared: Arc<Shared>, src_pk: PubKey, src: Arc<ServerSession>, mut
     match result {
         Ok((true, mut b)) => {
             shared.stats.dials_relayed.fetch_add(1, Ordering::Relaxed);
-            match tokio::io::copy_bidirectional_with_sizes(&mut a, &mut b, 64 * 1024, 64 * 1024)
-                .await
-            {
-                Ok((ab, ba)) => {
-                    shared
-                        .stats
-                        .bytes_relayed
-                        .fetch_add(ab + ba, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "relay ended with an error");
-                    a.reset();
-                    b.reset();
-                }
+            // Count as bytes move: Go peers end relays by dropping TCP, so totals of a clean
+            // finish would miss most traffic.
+            let counter = &shared.stats.bytes_relayed;
+            let mut ca = Counted {
+                io: &mut a,
+                counter,
+            };
+            let mut cb = Counted {
+                io: &mut b,
+                counter,
+            };
+            let r =
+                tokio::io::copy_bidirectional_with_sizes(&mut ca, &mut cb, 64 * 1024, 64 * 1024)
+                    .await;
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "relay ended with an error");
+                a.reset();
+                b.reset();
             }
         }
         Ok((false, _)) => {
@@ -345,6 +353,44 @@ async fn relay(shared: Arc<Shared>, src_pk: PubKey, src: Arc<ServerSession>, mut
             tracing::debug!(src = %src_pk, error = %e, "dial failed");
             a.reset();
         }
+    }
+}
+
+/// Adds every byte read from `io` to `counter`.
+struct Counted<'a, S> {
+    io: &'a mut S,
+    counter: &'a AtomicU64,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Counted<'_, S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut *self.io).poll_read(cx, buf);
+        let n = buf.filled().len().saturating_sub(before);
+        self.counter.fetch_add(n as u64, Ordering::Relaxed);
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<'_, S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut *self.io).poll_write(cx, data)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.io).poll_shutdown(cx)
     }
 }
 

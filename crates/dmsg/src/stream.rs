@@ -17,9 +17,11 @@ use crate::porter::PortGuard;
 
 /// An end-to-end encrypted dmsg stream (`AsyncRead + AsyncWrite`).
 ///
-/// `poll_shutdown` half-closes (mux FIN): the peer reads EOF and can still send. Relays
-/// propagate the FIN. A 2023 Go peer treats its own close as a full close, so protocols that
-/// talk to Go peers must not rely on reading after the peer closed its write side.
+/// `poll_shutdown` half-closes (mux FIN): the peer reads EOF and can still send back. Our relay
+/// server propagates the FIN and keeps the other direction open. A 2023 Go relay closes **both**
+/// directions on the first EOF, so through it a half-close silently truncates whatever the peer
+/// still had to send; protocols that may cross a Go relay must not rely on reading after
+/// shutting down their write side.
 #[derive(Debug)]
 pub struct DmsgStream {
     inner: NoiseStream<mux::Stream>,

@@ -197,6 +197,18 @@ async fn dial_and_accept_both_directions_through_two_servers() {
         Some(ErrorCode::PortOccupied)
     );
 
+    // 800 kB went each way through the relays (plus framing), counted while flowing.
+    let relayed: u64 = net
+        .servers
+        .iter()
+        .map(|s| {
+            s.stats()
+                .bytes_relayed
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+        .sum();
+    assert!(relayed >= 2 * 800_000, "relayed {relayed}");
+
     for c in [c1, c2, c3, c4] {
         c.close().await;
     }

@@ -37,6 +37,9 @@ use tracing::{debug, trace, warn};
 
 /// Bytes the reader asks the connection for at least, per read call.
 const READ_CHUNK: usize = 128 * 1024;
+/// First read size of a session; doubled while reads fill it, up to [`READ_CHUNK`], so idle
+/// sessions stay small (10k idle sessions per server are normal).
+const READ_CHUNK_MIN: usize = 4 * 1024;
 
 /// Locks a std mutex, ignoring poisoning (state stays consistent: no panics while locked).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -302,7 +305,10 @@ impl Shared {
             return;
         }
         match &reason {
-            Error::SessionClosed => debug!("yamux session closed"),
+            // A Go peer ends every session by dropping TCP without GoAway: that is normal.
+            Error::SessionClosed | Error::ConnectionClosed => {
+                debug!(reason = %reason, "yamux session closed")
+            }
             e => warn!(error = %e, "yamux session closed"),
         }
         let streams = {
@@ -628,7 +634,8 @@ impl Session {
                 timer_seq: 0,
             }),
             out: Mutex::new(Outbound {
-                buf: BytesMut::with_capacity(config.write_buffer_limit + 64 * 1024),
+                // Grows on demand; idle sessions must not hold the whole coalescing budget.
+                buf: BytesMut::new(),
                 ..Outbound::default()
             }),
             num_streams: AtomicUsize::new(0),
@@ -824,7 +831,7 @@ where
     W: AsyncWrite + Unpin,
 {
     let cfg = &shared.config;
-    let mut spare = BytesMut::with_capacity(cfg.write_buffer_limit + 64 * 1024);
+    let mut spare = BytesMut::new();
     let mut keepalive = tokio::time::interval_at(
         Instant::now() + cfg.keepalive_interval,
         cfg.keepalive_interval.max(Duration::from_millis(1)),
@@ -879,7 +886,8 @@ async fn read_loop<R>(shared: Arc<Shared>, mut r: R)
 where
     R: AsyncRead + Unpin,
 {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK * 2);
+    let mut chunk = READ_CHUNK_MIN;
+    let mut buf = BytesMut::with_capacity(chunk);
     let mut dec = FrameDecoder::new(shared.config.max_stream_window);
     loop {
         loop {
@@ -898,7 +906,8 @@ where
                 }
             }
         }
-        buf.reserve(dec.wanted(buf.len()).max(READ_CHUNK));
+        buf.reserve(dec.wanted(buf.len()).max(chunk));
+        let room = buf.capacity() - buf.len();
         let res = tokio::select! {
             biased;
             () = shared.cancel.cancelled() => return,
@@ -909,7 +918,11 @@ where
                 shared.shutdown(Error::ConnectionClosed, None);
                 return;
             }
-            Ok(_) => {}
+            Ok(n) => {
+                if n >= room && chunk < READ_CHUNK {
+                    chunk *= 2;
+                }
+            }
             Err(e) => {
                 shared.shutdown(Error::Io(Arc::new(e)), None);
                 return;

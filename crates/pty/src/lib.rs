@@ -1,0 +1,26 @@
+//! The dmsgpty protocol core (`shared/spec/pty.md`): everything a pty host or client speaks on a
+//! stream, without the host's process management.
+//!
+//! A stream (dmsg, noise-XK TCP, skynet or the local control socket) starts with a one-byte-length
+//! URI request answered by one status byte ([`uri`]); on `dmsgpty/pty`, `dmsgpty/whitelist` and
+//! `dmsgpty/proxy` it then carries Go's `net/rpc` with the gob codec ([`rpc`]) whose argument and
+//! reply types are in [`types`]. [`whitelist`] holds the authorization list and its persistence in
+//! the standalone host's config file, [`config`] the standalone host config and the visor's `pty`
+//! section.
+//!
+//! Layout follows the workspace rule: sans-IO cores ([`uri::encode_request`],
+//! [`rpc::RpcClientCodec`], [`rpc::RpcServerCodec`], the pure functions of [`types`]) plus thin
+//! tokio drivers ([`uri::request_uri`], [`rpc::RpcClient`], [`rpc::RpcServer`]).
+
+pub mod config;
+pub mod rpc;
+pub mod types;
+pub mod uri;
+pub mod whitelist;
+
+pub use config::{ConfigError, HostConfig, VisorPtyConfig};
+pub use rpc::{
+    Router, RpcClient, RpcClientCodec, RpcError, RpcServer, RpcServerCodec, ServiceError,
+};
+pub use uri::{Endpoint, Status, UriError};
+pub use whitelist::{Whitelist, WhitelistError, WhitelistFile};
