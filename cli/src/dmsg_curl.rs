@@ -234,8 +234,10 @@ async fn fetch(
         }
         match &mut sink {
             Sink::Stdout(s) => s.flush().await.context("writing to stdout")?,
+            // Like curl: hand everything to the OS, no fsync (fsync fails on /dev/null and
+            // other special files).
             Sink::File(f, p) => f
-                .sync_all()
+                .flush()
                 .await
                 .with_context(|| format!("writing {}", p.display()))?,
         }
