@@ -203,6 +203,9 @@ async fn fetch(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
 
+    // Only a regular file that this run created may be removed again after a failed transfer:
+    // never an existing file, and never a device such as /dev/null.
+    let created_here = output.is_some_and(|p| std::fs::symlink_metadata(p).is_err());
     let mut sink = match output {
         None => Sink::Stdout(tokio::io::stdout()),
         Some(path) => Sink::File(
@@ -249,7 +252,9 @@ async fn fetch(
     .await;
     progress.finish_and_clear();
     if copied.is_err()
+        && created_here
         && let Sink::File(_, p) = &sink
+        && std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_file())
     {
         let _ = std::fs::remove_file(p);
     }

@@ -11,14 +11,23 @@
 //! Layout follows the workspace rule: sans-IO cores ([`uri::encode_request`],
 //! [`rpc::RpcClientCodec`], [`rpc::RpcServerCodec`], the pure functions of [`types`]) plus thin
 //! tokio drivers ([`uri::request_uri`], [`rpc::RpcClient`], [`rpc::RpcServer`]).
+//!
+//! The host itself: [`gateway`] (the per-stream `pty` service on a real pty), [`exec`] (buffered
+//! `pty.Exec`) and [`host`] ([`PtyHost`]: whitelist gate, request mux, RPC sessions, and the dmsg,
+//! noise-XK TCP and unix control-socket listeners).
 
 pub mod config;
+pub mod exec;
+pub mod gateway;
+pub mod host;
 pub mod rpc;
 pub mod types;
 pub mod uri;
 pub mod whitelist;
 
 pub use config::{ConfigError, HostConfig, VisorPtyConfig};
+pub use gateway::{PtyGateway, pty_router};
+pub use host::{Carrier, HostError, HostHandle, PtyHost, PtyHostConfig, WhitelistStore};
 pub use rpc::{
     Router, RpcClient, RpcClientCodec, RpcError, RpcServer, RpcServerCodec, ServiceError,
 };
