@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use skywire_bench::{MIB, Throughput, read_side, write_side};
 use skywire_cipher::{PubKey, SecKey};
 use skywire_disc::{DiscConfig, DiscHandle, StoreConfig};
 use skywire_dmsg::disc::DiscClient;
@@ -37,7 +38,6 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 use tokio::net::{TcpListener, TcpStream};
 
 /// Application write size for the throughput cases.
-const WRITE_SIZE: usize = 256 * 1024;
 /// Upper bound of bytes per throughput case (all streams together).
 const MAX_BYTES: u64 = 64 << 30;
 /// Concurrent streams of the aggregate case.
@@ -51,8 +51,6 @@ const READY: Duration = Duration::from_secs(10);
 /// dmsg ports used by the benchmark listeners.
 const SINK_PORT: u16 = 1;
 const ECHO_PORT: u16 = 2;
-
-const MIB: f64 = 1024.0 * 1024.0;
 
 /// Counts live heap bytes (requested sizes), so the idle case can tell a leak from memory the
 /// allocator keeps. Costs a few atomic adds per allocation; the throughput loops hardly allocate.
@@ -105,51 +103,6 @@ impl Params {
 // ---------------------------------------------------------------------------------------------
 // Throughput
 
-#[derive(Debug, Clone, Copy)]
-struct Throughput {
-    bytes: u64,
-    secs: f64,
-}
-
-impl Throughput {
-    fn mib_s(&self) -> f64 {
-        self.bytes as f64 / MIB / self.secs
-    }
-}
-
-/// Writes `WRITE_SIZE` chunks until `max` bytes or `time` are spent, then shuts down.
-async fn write_side<W: AsyncWrite + Unpin>(mut w: W, max: u64, time: Duration) -> Result<u64> {
-    let chunk = vec![0x5au8; WRITE_SIZE];
-    let start = Instant::now();
-    let mut sent = 0u64;
-    while sent < max && start.elapsed() < time {
-        w.write_all(&chunk).await?;
-        sent += chunk.len() as u64;
-    }
-    w.shutdown().await?;
-    Ok(sent)
-}
-
-/// Reads to EOF; returns bytes and seconds from `start` to EOF.
-async fn read_side<R: AsyncRead + Unpin>(mut r: R, start: Instant) -> Result<Throughput> {
-    let mut buf = vec![0u8; WRITE_SIZE];
-    let mut got = 0u64;
-    loop {
-        let n = r.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        got += n as u64;
-        if got > MAX_BYTES + WRITE_SIZE as u64 {
-            bail!("reader got more than was sent");
-        }
-    }
-    Ok(Throughput {
-        bytes: got,
-        secs: start.elapsed().as_secs_f64(),
-    })
-}
-
 /// Runs writer/reader pairs concurrently from a common start; aggregate bytes over the slowest
 /// reader's time. Checks that every reader got what its writer sent.
 async fn run_pairs<W, R>(pairs: Vec<(W, R)>, time: Duration, what: &str) -> Result<Throughput>
@@ -162,7 +115,7 @@ where
     let mut tasks = Vec::new();
     for (w, r) in pairs {
         let writer = tokio::spawn(write_side(w, per_stream, time));
-        let reader = tokio::spawn(read_side(r, start));
+        let reader = tokio::spawn(read_side(r, start, MAX_BYTES));
         tasks.push((writer, reader));
     }
     let mut total = Throughput {

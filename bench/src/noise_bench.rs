@@ -12,69 +12,21 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use skywire_bench::{MIB, Throughput, read_side, write_side};
 use skywire_cipher::SecKey;
 use skywire_noise::{
     DEFAULT_HANDSHAKE_TIMEOUT, Handshake, MAX_PLAINTEXT_PER_FRAME, NoiseStream, Transport,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Upper bound of bytes per throughput case.
-const MAX_BYTES: u64 = 4 << 30;
+const MAX_BYTES: u64 = 64 << 30;
 /// Time budget per throughput case.
 const CASE_TIME: Duration = Duration::from_secs(3);
 /// Application write size for the stream cases.
-const WRITE_SIZE: usize = 256 * 1024;
 /// Handshake cases: time budget and count bound.
 const HS_TIME: Duration = Duration::from_secs(2);
 const HS_MAX: u32 = 100_000;
-
-const MIB: f64 = 1024.0 * 1024.0;
-
-#[derive(Debug)]
-struct Throughput {
-    bytes: u64,
-    secs: f64,
-}
-
-impl Throughput {
-    fn mib_s(&self) -> f64 {
-        self.bytes as f64 / MIB / self.secs
-    }
-}
-
-/// Writes `WRITE_SIZE` chunks until the byte or time budget is spent, then shuts down.
-async fn write_side<W: AsyncWrite + Unpin>(mut w: W) -> Result<u64> {
-    let chunk = vec![0x5au8; WRITE_SIZE];
-    let start = Instant::now();
-    let mut sent = 0u64;
-    while sent < MAX_BYTES && start.elapsed() < CASE_TIME {
-        w.write_all(&chunk).await?;
-        sent += chunk.len() as u64;
-    }
-    w.shutdown().await?;
-    Ok(sent)
-}
-
-/// Reads to EOF; returns bytes and seconds from the first byte to EOF... measured from `start`.
-async fn read_side<R: AsyncRead + Unpin>(mut r: R, start: Instant) -> Result<Throughput> {
-    let mut buf = vec![0u8; WRITE_SIZE];
-    let mut got = 0u64;
-    loop {
-        let n = r.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        got += n as u64;
-        if got > MAX_BYTES + WRITE_SIZE as u64 {
-            bail!("reader got more than was sent");
-        }
-    }
-    Ok(Throughput {
-        bytes: got,
-        secs: start.elapsed().as_secs_f64(),
-    })
-}
 
 async fn tcp_pair() -> Result<(TcpStream, TcpStream)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -90,8 +42,8 @@ async fn tcp_pair() -> Result<(TcpStream, TcpStream)> {
 async fn plain_tcp() -> Result<Throughput> {
     let (a, b) = tcp_pair().await?;
     let start = Instant::now();
-    let writer = tokio::spawn(write_side(a));
-    let t = read_side(b, start).await?;
+    let writer = tokio::spawn(write_side(a, MAX_BYTES, CASE_TIME));
+    let t = read_side(b, start, MAX_BYTES).await?;
     let sent = writer.await??;
     if sent != t.bytes {
         bail!("plain tcp: sent {sent}, received {}", t.bytes);
@@ -112,8 +64,8 @@ async fn noise_tcp() -> Result<Throughput> {
         .context("client handshake")?;
     let server = server.await?.context("server handshake")?;
     let start = Instant::now();
-    let writer = tokio::spawn(write_side(client));
-    let t = read_side(server, start).await?;
+    let writer = tokio::spawn(write_side(client, MAX_BYTES, CASE_TIME));
+    let t = read_side(server, start, MAX_BYTES).await?;
     let sent = writer.await??;
     if sent != t.bytes {
         bail!("noise: sent {sent}, received {}", t.bytes);

@@ -1,0 +1,66 @@
+//! Shared pieces of the benchmark binaries: the one-direction throughput driver (a writer that
+//! stops at a byte or time budget, a reader that counts to EOF) and its result type.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Bytes per MiB.
+pub const MIB: f64 = 1024.0 * 1024.0;
+/// Size of each write (and of the reader's buffer).
+pub const WRITE_SIZE: usize = 256 * 1024;
+
+/// Bytes moved and the seconds it took.
+#[derive(Debug, Clone, Copy)]
+pub struct Throughput {
+    /// Bytes received.
+    pub bytes: u64,
+    /// Seconds from the start to EOF.
+    pub secs: f64,
+}
+
+impl Throughput {
+    /// MiB per second.
+    pub fn mib_s(&self) -> f64 {
+        self.bytes as f64 / MIB / self.secs
+    }
+}
+
+/// Writes `WRITE_SIZE` chunks until `max` bytes or `time` are spent, then shuts down.
+pub async fn write_side<W: AsyncWrite + Unpin>(mut w: W, max: u64, time: Duration) -> Result<u64> {
+    let chunk = vec![0x5au8; WRITE_SIZE];
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while sent < max && start.elapsed() < time {
+        w.write_all(&chunk).await?;
+        sent += chunk.len() as u64;
+    }
+    w.shutdown().await?;
+    Ok(sent)
+}
+
+/// Reads to EOF; returns the bytes and the seconds from `start` to EOF. More than `max` plus one
+/// write is an error (the writer never sends that much).
+pub async fn read_side<R: AsyncRead + Unpin>(
+    mut r: R,
+    start: Instant,
+    max: u64,
+) -> Result<Throughput> {
+    let mut buf = vec![0u8; WRITE_SIZE];
+    let mut got = 0u64;
+    loop {
+        let n = r.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        got += n as u64;
+        if got > max + WRITE_SIZE as u64 {
+            bail!("reader got more than was sent");
+        }
+    }
+    Ok(Throughput {
+        bytes: got,
+        secs: start.elapsed().as_secs_f64(),
+    })
+}
