@@ -7,6 +7,8 @@ mod dmsg_curl;
 mod dmsg_disc;
 mod dmsg_http;
 mod dmsg_server;
+mod pty_client;
+mod pty_host;
 mod testnet;
 mod util;
 
@@ -39,6 +41,28 @@ enum Command {
     },
     /// Run a whole dmsg network on this machine (discovery, relay servers, client nodes).
     Testnet(testnet::TestnetArgs),
+    /// Standalone apps (`skywire app pty dmsg|tcp`).
+    App {
+        #[command(subcommand)]
+        command: AppCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AppCommand {
+    /// The standalone pty host.
+    Pty {
+        #[command(subcommand)]
+        command: AppPtyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AppPtyCommand {
+    /// Standalone pty host over dmsg (+ optional TCP); same as `skywire dmsg pty host`.
+    Dmsg(pty_host::HostArgs),
+    /// Standalone pty host over direct noise-XK TCP only (`--addr`; `dmsg pty host --no-dmsg`).
+    Tcp(pty_host::AppTcpArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -48,6 +72,27 @@ enum CliCommand {
         #[command(subcommand)]
         command: config::ConfigCommand,
     },
+    /// Remote shells and commands (pty).
+    Pty {
+        #[command(subcommand)]
+        command: CliPtyCommand,
+    },
+    /// Alias of `cli pty shell` (`cli sshd --via tcp://<pk>@<ip>:<port>`).
+    #[command(hide = true)]
+    Sshd(pty_client::ShellArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum CliPtyCommand {
+    /// Run a TCP-only pty host (sshd equivalent): visor key, `--allow` whitelist, `--listen :2022`.
+    Host(pty_host::CliHostArgs),
+    /// Run one command on a host and exit with its exit code (`-- cmd args...`; 124 on timeout).
+    Exec(pty_client::ExecArgs),
+    /// Interactive shell on `<pk>@<ip>[:<port>]` (direct TCP) or `<pk>` (dmsg); `-- cmd` runs one
+    /// command.
+    Shell(pty_client::ShellArgs),
+    /// Interactive shell on a host by public key (dmsg, `--via` TCP, or `--cliaddr` proxy).
+    Start(pty_client::StartArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,6 +108,17 @@ enum DmsgCommand {
         #[command(subcommand)]
         command: dmsg_http::HttpCommand,
     },
+    /// dmsgpty: the standalone pty host (`dmsg pty host`, `dmsg pty host confgen`).
+    Pty {
+        #[command(subcommand)]
+        command: DmsgPtyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DmsgPtyCommand {
+    /// Run a standalone pty host (dmsg port 22, optional TCP, control socket), or `confgen`.
+    Host(pty_host::HostArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +129,32 @@ fn main() -> ExitCode {
         } => {
             init_tracing("warn");
             config::run(command)
+        }
+        Command::Cli {
+            command: CliCommand::Pty { command },
+        } => {
+            init_tracing("warn");
+            match command {
+                CliPtyCommand::Host(args) => pty_host::run_cli_host(args),
+                CliPtyCommand::Exec(a) => pty_client::run(pty_client::PtyCommand::Exec(a)),
+                CliPtyCommand::Shell(a) => pty_client::run(pty_client::PtyCommand::Shell(a)),
+                CliPtyCommand::Start(a) => pty_client::run(pty_client::PtyCommand::Start(a)),
+            }
+        }
+        Command::Cli {
+            command: CliCommand::Sshd(args),
+        } => {
+            init_tracing("warn");
+            pty_client::run(pty_client::PtyCommand::Shell(args))
+        }
+        Command::App {
+            command: AppCommand::Pty { command },
+        } => {
+            init_tracing("warn");
+            match command {
+                AppPtyCommand::Dmsg(args) => pty_host::run(args),
+                AppPtyCommand::Tcp(args) => pty_host::run_app_tcp(args),
+            }
         }
         Command::Dmsg { command } => match command {
             // The server takes its log level from its config file.
@@ -88,6 +170,12 @@ fn main() -> ExitCode {
             DmsgCommand::Http { command } => {
                 init_tracing("warn");
                 dmsg_http::run(command)
+            }
+            DmsgCommand::Pty {
+                command: DmsgPtyCommand::Host(args),
+            } => {
+                init_tracing("warn");
+                pty_host::run(args)
             }
         },
         Command::Testnet(args) => {

@@ -15,7 +15,11 @@
 //! The host itself: [`gateway`] (the per-stream `pty` service on a real pty), [`exec`] (buffered
 //! `pty.Exec`) and [`host`] ([`PtyHost`]: whitelist gate, request mux, RPC sessions, and the dmsg,
 //! noise-XK TCP and unix control-socket listeners).
+//!
+//! The client: [`client`] ([`PtyClient`]: connect over TCP, dmsg or the control socket; buffered
+//! exec and the interactive session calls).
 
+pub mod client;
 pub mod config;
 pub mod exec;
 pub mod gateway;
@@ -25,6 +29,7 @@ pub mod types;
 pub mod uri;
 pub mod whitelist;
 
+pub use client::{ClientError, PtyClient, Target};
 pub use config::{ConfigError, HostConfig, VisorPtyConfig};
 pub use gateway::{PtyGateway, pty_router};
 pub use host::{Carrier, HostError, HostHandle, PtyHost, PtyHostConfig, WhitelistStore};
