@@ -2,6 +2,7 @@
 //! crate; this file owns argument parsing, logging setup, and turning errors into one message on
 //! stderr plus a documented exit code (0 success, 1 failure, 2 usage error from clap).
 
+mod app_pty;
 mod config;
 mod dmsg_curl;
 mod dmsg_disc;
@@ -41,7 +42,7 @@ enum Command {
     },
     /// Run a whole dmsg network on this machine (discovery, relay servers, client nodes).
     Testnet(testnet::TestnetArgs),
-    /// Standalone apps (`skywire app pty dmsg|tcp`).
+    /// Standalone apps (`skywire app pty dmsg|tcp|exec`).
     App {
         #[command(subcommand)]
         command: AppCommand,
@@ -63,6 +64,10 @@ enum AppPtyCommand {
     Dmsg(pty_host::HostArgs),
     /// Standalone pty host over direct noise-XK TCP only (`--addr`; `dmsg pty host --no-dmsg`).
     Tcp(pty_host::AppTcpArgs),
+    /// Client of a local pty host's control socket: interactive shell, `exec`, `whitelist`,
+    /// `whitelist-add`, `whitelist-remove` (remote hosts need its proxy, not served by the Rust
+    /// host yet).
+    Exec(app_pty::AppExecArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,6 +159,7 @@ fn main() -> ExitCode {
             match command {
                 AppPtyCommand::Dmsg(args) => pty_host::run(args),
                 AppPtyCommand::Tcp(args) => pty_host::run_app_tcp(args),
+                AppPtyCommand::Exec(args) => app_pty::run(args),
             }
         }
         Command::Dmsg { command } => match command {

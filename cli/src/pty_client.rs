@@ -333,7 +333,7 @@ fn visor_sk(path: &Path) -> Result<SecKey> {
 }
 
 /// Stdin for a buffered exec: empty on a terminal or with `--no-stdin`, else all of it (≤ 1 MiB).
-fn exec_stdin(no_stdin: bool) -> Result<Vec<u8>> {
+pub(crate) fn exec_stdin(no_stdin: bool) -> Result<Vec<u8>> {
     let stdin = std::io::stdin();
     if no_stdin || stdin.is_terminal() {
         return Ok(Vec::new());
@@ -411,7 +411,12 @@ async fn close_dmsg(dmsg: Option<Client>) {
 }
 
 /// Buffered exec; returns the process exit code (pty.md 6.2).
-async fn exec(client: &PtyClient, cmd: &[String], opts: &ExecOpts, stdin: Vec<u8>) -> Result<i32> {
+pub(crate) async fn exec(
+    client: &PtyClient,
+    cmd: &[String],
+    opts: &ExecOpts,
+    stdin: Vec<u8>,
+) -> Result<i32> {
     let (name, args) = cmd.split_first().context("no command given")?;
     let res = client
         .exec(name, args, &opts.env, stdin, opts.timeout)
@@ -479,7 +484,7 @@ fn session_env() -> Vec<String> {
 }
 
 /// An interactive session running `cmd` (default `/bin/bash`); returns the exit code.
-async fn interactive(client: &PtyClient, cmd: &[String]) -> Result<i32> {
+pub(crate) async fn interactive(client: &PtyClient, cmd: &[String]) -> Result<i32> {
     use tokio::signal::unix::{SignalKind, signal};
 
     let (name, args) = match cmd.split_first() {
