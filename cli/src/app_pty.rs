@@ -11,8 +11,9 @@
 //!   add/remove (e.g. keys already present) is printed and the exit code stays 0.
 //!
 //! A remote host (`--addr <pk>:<port>`, or a `<pk>` before the `exec` command) is reached
-//! through the local host's `dmsgpty/proxy` endpoint, which the Rust host does not serve yet:
-//! such requests are refused by it (a Go host serves them).
+//! through the local host's `dmsgpty/proxy` endpoint: the host dials it over its own dmsg client
+//! with its own key (so the remote must whitelist the local host's key). A host without dmsg
+//! (`--no-dmsg`) refuses such requests.
 //!
 //! Socket: `--cliaddr` > the `cliaddr` of `--confpath` > the host's default
 //! (`<tmp>/dmsgpty.sock`). Only the `unix` control network is supported.
@@ -43,8 +44,9 @@ pub struct AppExecArgs {
     #[command(flatten)]
     pub sock: SocketOpts,
 
-    /// Remote host `<pk>[:<port>]` reached through the local host's `dmsgpty/proxy` (not served
-    /// by the Rust host yet; works against a Go host). Default: the local host itself.
+    /// Remote host `<pk>[:<port>]` reached through the local host's `dmsgpty/proxy` (the host
+    /// dials it over dmsg with its own key; not available on a `--no-dmsg` host). Default: the
+    /// local host itself.
     #[arg(long, value_name = "PK:PORT", global = true)]
     pub addr: Option<String>,
 
@@ -89,7 +91,7 @@ pub struct SocketOpts {
 pub enum AppExecCommand {
     /// Run one command (buffered, no pty) on the host and exit with its exit code
     /// (`exec [<pk>] [--] <cmd> [args...]`; a `<pk>` goes through the host's proxy endpoint,
-    /// not served by the Rust host yet).
+    /// which needs a host with dmsg).
     Exec(ExecCmdArgs),
     /// Print the host's whitelist, one key per line (`--json`: a JSON array).
     Whitelist {
@@ -249,13 +251,18 @@ fn parse_addr(s: &str) -> Result<(PubKey, u16)> {
     Ok((pk, port))
 }
 
-/// A leading public key (when more words follow) and the command.
+/// A leading public key (when more words follow) and the command. A `--` between the key and the
+/// command (`exec <pk> -- cmd`) is dropped: clap keeps it once the first word was taken.
 fn split_pk(words: &[String]) -> (Option<PubKey>, &[String]) {
     if let [first, rest @ ..] = words
         && !rest.is_empty()
         && first.len() == 66
         && let Ok(pk) = first.parse::<PubKey>()
     {
+        let rest = match rest {
+            [dd, cmd @ ..] if dd == "--" && !cmd.is_empty() => cmd,
+            _ => rest,
+        };
         return (Some(pk), rest);
     }
     (None, words)
@@ -344,6 +351,8 @@ mod tests {
             (pk.map(|p| p.to_hex()), cmd),
             (Some(PK.to_owned()), &words[1..])
         );
+        let words = w(&[PK, "--", "echo", "hi"]);
+        assert_eq!(split_pk(&words).1, &words[2..]);
         let words = w(&[PK]);
         assert_eq!(split_pk(&words), (None, &words[..]));
         let words = w(&["sh", "-c", "true"]);

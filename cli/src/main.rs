@@ -3,6 +3,7 @@
 //! stderr plus a documented exit code (0 success, 1 failure, 2 usage error from clap).
 
 mod app_pty;
+mod app_pty_http;
 mod config;
 mod dmsg_curl;
 mod dmsg_disc;
@@ -42,7 +43,7 @@ enum Command {
     },
     /// Run a whole dmsg network on this machine (discovery, relay servers, client nodes).
     Testnet(testnet::TestnetArgs),
-    /// Standalone apps (`skywire app pty dmsg|tcp|exec`).
+    /// Standalone apps (`skywire app pty dmsg|tcp|exec|http`).
     App {
         #[command(subcommand)]
         command: AppCommand,
@@ -68,6 +69,9 @@ enum AppPtyCommand {
     /// `whitelist-add`, `whitelist-remove` (remote hosts need its proxy, not served by the Rust
     /// host yet).
     Exec(app_pty::AppExecArgs),
+    /// Browser terminal (xterm.js over a WebSocket) on a local host's control socket. NO
+    /// authentication: loopback by default.
+    Http(app_pty_http::HttpArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +164,7 @@ fn main() -> ExitCode {
                 AppPtyCommand::Dmsg(args) => pty_host::run(args),
                 AppPtyCommand::Tcp(args) => pty_host::run_app_tcp(args),
                 AppPtyCommand::Exec(args) => app_pty::run(args),
+                AppPtyCommand::Http(args) => app_pty_http::run(args),
             }
         }
         Command::Dmsg { command } => match command {

@@ -465,6 +465,8 @@ async fn start_listeners(
         let mut cfg = ClientConfig::new(plan.sk.clone(), disc);
         cfg.min_sessions = usize::try_from(d.sessions).unwrap_or(0).max(1);
         let client = Client::start(cfg);
+        // The control socket's `dmsgpty/proxy` dials other hosts with this client (pty.md 2.3).
+        host.set_dmsg_client(client.clone());
         let listener = client
             .listen(d.port)
             .with_context(|| format!("listening on dmsg port {}", d.port))?;

@@ -2,9 +2,10 @@
 //! through its control socket: `whitelist-add` / `whitelist` (lines and `--json`) /
 //! `whitelist-remove`, checked against the host's config file `wl`; an already-present key
 //! (host error printed, exit 0); `exec -- cmd` with stdout, stderr and the exit code; `exec`
-//! with a key (proxy, refused by the Rust host: exit 1); the interactive form with piped stdin;
-//! bad keys (usage error) and a missing socket (exit 1). Waits are bounded; the host is killed on
-//! `Drop`.
+//! with a key through a `--no-dmsg` host (proxy refused: exit 1); the interactive form with piped
+//! stdin; bad keys (usage error) and a missing socket (exit 1); and on a `skywire testnet`,
+//! `exec <pk> -- cmd` through host A's `dmsgpty/proxy` to host B (B whitelists A; a host B does
+//! not whitelist is refused). Waits are bounded; hosts and the testnet are killed on `Drop`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -46,23 +47,29 @@ struct Host {
 
 impl Host {
     fn start(dir: &Path) -> Host {
+        Host::start_with(
+            dir,
+            "host",
+            &["--no-dmsg", "--tcplisten", "127.0.0.1:0"],
+            "pty host ready",
+        )
+    }
+
+    /// A host with config `<name>.json` and socket `<name>.sock`, extra flags `args`; returns
+    /// once it printed a line starting with `until`.
+    fn start_with(dir: &Path, name: &str, args: &[&str], until: &str) -> Host {
+        let conf_name = format!("{name}.json");
         let out = run(
-            &["dmsg", "pty", "host", "confgen", "-o", "host.json"],
+            &["dmsg", "pty", "host", "confgen", "-o", &conf_name],
             dir,
             None,
         );
         assert!(out.status.success(), "{out:?}");
-        let conf = dir.join("host.json");
-        let sock = dir.join("pty.sock");
+        let conf = dir.join(&conf_name);
+        let sock = dir.join(format!("{name}.sock"));
         let mut child = skywire()
-            .args([
-                "dmsg",
-                "pty",
-                "host",
-                "--no-dmsg",
-                "--tcplisten",
-                "127.0.0.1:0",
-            ])
+            .args(["dmsg", "pty", "host"])
+            .args(args)
             .arg("--cliaddr")
             .arg(&sock)
             .arg("-c")
@@ -78,9 +85,8 @@ impl Host {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
+                // Keep draining after start-up so the host never blocks on stderr.
+                let _ = tx.send(line);
             }
         });
         let deadline = Instant::now() + STARTUP;
@@ -94,7 +100,7 @@ impl Host {
             if let Some(k) = line.strip_prefix("pty host ").and_then(|k| k.parse().ok()) {
                 pk = Some(k);
             }
-            if line == "pty host ready" {
+            if line.starts_with(until) {
                 break;
             }
             seen.push(line);
@@ -275,7 +281,7 @@ fn exec_local_and_interactive_piped() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(text(&out.stdout), "42\npiped");
 
-    // A leading key needs the host's dmsgpty/proxy, which the Rust host does not serve.
+    // A leading key needs the host's dmsgpty/proxy, which a --no-dmsg host refuses (0x01).
     let out = host.app(&["exec", &host.pk.to_hex(), "--", "true"], None);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(text(&out.stderr).contains("dmsgpty/proxy"), "{out:?}");
@@ -300,4 +306,86 @@ fn exec_local_and_interactive_piped() {
     );
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(text(&out.stderr).contains("nope.sock"), "{out:?}");
+}
+
+/// `skywire testnet`; killed on drop.
+struct Testnet(Child);
+
+impl Drop for Testnet {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn exec_through_the_proxy_on_a_testnet() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = skywire()
+        .args(["testnet", "--json", "--servers", "1", "--clients", "1"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the testnet");
+    let stdout = child.stdout.take().unwrap();
+    let net = Testnet(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let disc = loop {
+        let line = rx.recv_timeout(STARTUP).expect("testnet layout line");
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+            break v["discovery"].as_str().unwrap().to_owned();
+        }
+    };
+    let dmsg_host = |name: &str, wl: Option<&PubKey>| {
+        let mut args = vec!["--dmsgdisc", &disc];
+        let wl_hex = wl.map(PubKey::to_hex);
+        if let Some(k) = &wl_hex {
+            args.extend(["--wl", k.as_str()]);
+        }
+        Host::start_with(
+            dir.path(),
+            name,
+            &args,
+            "pty host registered in dmsg discovery",
+        )
+    };
+    let a = dmsg_host("a", None);
+    let b = dmsg_host("b", Some(&a.pk));
+    let c = dmsg_host("c", None);
+
+    let out = a.app(
+        &[
+            "exec",
+            &b.pk.to_hex(),
+            "--",
+            "sh",
+            "-c",
+            "echo via-proxy; exit 5",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    assert_eq!(text(&out.stdout), "via-proxy\n");
+
+    // `--addr <pk>:<port>` names the remote too.
+    let addr = format!("{}:22", b.pk);
+    let out = a.app(&["--addr", &addr, "exec", "echo", "addr-ok"], None);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(text(&out.stdout), "addr-ok\n");
+
+    // B does not whitelist C: C's host closes the proxied stream without answering.
+    let out = c.app(&["exec", &b.pk.to_hex(), "--", "true"], None);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text(&out.stderr).contains("without answering"), "{out:?}");
+
+    drop((a, b, c));
+    drop(net);
 }

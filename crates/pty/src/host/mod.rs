@@ -1,21 +1,25 @@
 //! The pty host as a library (pty.md 2, 3.3, 5): [`PtyHost`] owns the host identity, the whitelist
 //! store and the RPC method tables, and serves one accepted stream per
 //! [`serve_stream`](PtyHost::serve_stream) call: whitelist gate for remote carriers → request URI →
-//! status byte → `net/rpc` with a fresh [`PtyGateway`] (`dmsgpty/pty`) or the whitelist service
-//! (`dmsgpty/whitelist`, control socket only). The carrier listeners (dmsg port, noise-XK TCP,
-//! unix control socket) with their shutdown handle are in [`listeners`].
+//! status byte → `net/rpc` with a fresh [`PtyGateway`] (`dmsgpty/pty`), the whitelist service
+//! (`dmsgpty/whitelist`, control socket only) or the proxied `pty` service of [`proxy`]
+//! (`dmsgpty/proxy`, control socket only; needs the host's dmsg client). The carrier listeners
+//! (dmsg port, noise-XK TCP, unix control socket) with their shutdown handle are in
+//! [`listeners`].
 //!
-//! Not served yet: `dmsgpty/proxy` and `dmsgpty/sftp` (answered with `0x01`, which Go clients
-//! report as an older host).
+//! Not served yet: `dmsgpty/sftp` (answered with `0x01`, which Go clients report as an older
+//! host).
 
 pub mod listeners;
+pub mod proxy;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use skywire_cipher::{PubKey, SecKey};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use crate::client::{ClientError, PtyClient};
 use crate::gateway::{PtyGateway, pty_router};
 use crate::rpc::{Router, RpcError, RpcServer, ServiceError};
 use crate::types;
@@ -26,6 +30,8 @@ pub use listeners::HostHandle;
 
 /// Handshake bound of the TCP listener (pty.md 5.1).
 pub const TCP_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound on the `dmsgpty/proxy` set-up (dmsg dial plus the remote's answer to `dmsgpty/pty`).
+pub const PROXY_SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Everything serving a stream can fail with (logged by the listeners; one stream's failure never
 /// affects another).
@@ -43,6 +49,21 @@ pub enum HostError {
     /// The RPC session failed.
     #[error("pty host: rpc session")]
     Rpc(#[from] RpcError),
+    /// `dmsgpty/proxy` was requested but the host has no dmsg client; answered with `0x01`.
+    #[error("pty host: dmsgpty/proxy needs a dmsg client (this host has none)")]
+    NoDmsgClient,
+    /// `dmsgpty/proxy`: reaching the remote host failed; the stream was closed without a byte.
+    #[error("pty host: proxy to {target}")]
+    Proxy {
+        /// `dmsg://<pk>:<port>`.
+        target: String,
+        /// Why.
+        #[source]
+        source: Box<ClientError>,
+    },
+    /// `dmsgpty/proxy`: reaching the remote host took longer than [`PROXY_SETUP_TIMEOUT`].
+    #[error("pty host: proxy to {0}: no answer within {PROXY_SETUP_TIMEOUT:?}")]
+    ProxyTimeout(String),
     /// The noise-XK handshake of a TCP connection failed.
     #[error("pty host: noise handshake")]
     Handshake(#[from] skywire_noise::NoiseError),
@@ -72,7 +93,7 @@ impl Carrier {
     /// The endpoints this host serves on the carrier.
     pub fn endpoints(self) -> &'static [EndpointKind] {
         match self {
-            Carrier::Control => &[EndpointKind::Pty, EndpointKind::Whitelist],
+            Carrier::Control => uri::CONTROL_ENDPOINTS,
             Carrier::Dmsg | Carrier::Tcp => uri::REMOTE_ENDPOINTS_G1,
         }
     }
@@ -157,6 +178,9 @@ pub struct PtyHostConfig {
     pub whitelist: WhitelistStore,
     /// Bound on the noise-XK handshake of the TCP listener.
     pub tcp_handshake_timeout: Duration,
+    /// The dmsg client `dmsgpty/proxy` dials with (none: the endpoint answers `0x01`). Can also
+    /// be given later with [`PtyHost::set_dmsg_client`].
+    pub dmsg: Option<skywire_dmsg::Client>,
 }
 
 impl PtyHostConfig {
@@ -166,7 +190,14 @@ impl PtyHostConfig {
             sk,
             whitelist: WhitelistStore::memory([]),
             tcp_handshake_timeout: TCP_HANDSHAKE_TIMEOUT,
+            dmsg: None,
         }
+    }
+
+    /// Sets the dmsg client the `dmsgpty/proxy` endpoint dials with.
+    pub fn with_dmsg(mut self, client: skywire_dmsg::Client) -> Self {
+        self.dmsg = Some(client);
+        self
     }
 
     /// Replaces the whitelist store.
@@ -181,8 +212,10 @@ pub(crate) struct HostInner {
     pub(crate) pk: PubKey,
     pub(crate) whitelist: WhitelistStore,
     pub(crate) tcp_handshake_timeout: Duration,
+    dmsg: OnceLock<skywire_dmsg::Client>,
     pty_router: Arc<Router<PtyGateway>>,
     wl_router: Arc<Router<WhitelistStore>>,
+    proxy_router: Arc<Router<proxy::ProxyGateway>>,
 }
 
 /// A pty host: cheap to clone (shared state), serves any number of streams concurrently.
@@ -204,14 +237,20 @@ impl PtyHost {
     /// A host with `config`.
     pub fn new(config: PtyHostConfig) -> Self {
         let pk = config.sk.pub_key();
+        let dmsg = OnceLock::new();
+        if let Some(c) = config.dmsg {
+            let _ = dmsg.set(c);
+        }
         PtyHost {
             inner: Arc::new(HostInner {
                 sk: config.sk,
                 pk,
                 whitelist: config.whitelist,
                 tcp_handshake_timeout: config.tcp_handshake_timeout,
+                dmsg,
                 pty_router: Arc::new(pty_router()),
                 wl_router: Arc::new(whitelist_router()),
+                proxy_router: Arc::new(proxy::proxy_router()),
             }),
         }
     }
@@ -219,6 +258,18 @@ impl PtyHost {
     /// The host's public key.
     pub fn pk(&self) -> PubKey {
         self.inner.pk
+    }
+
+    /// Gives the host the dmsg client `dmsgpty/proxy` dials with, once (for a client started
+    /// after the host, e.g. with the host's own dmsg listener). Returns `false` (and keeps the
+    /// first) if the host already has one.
+    pub fn set_dmsg_client(&self, client: skywire_dmsg::Client) -> bool {
+        self.inner.dmsg.set(client).is_ok()
+    }
+
+    /// The dmsg client `dmsgpty/proxy` dials with, if any.
+    pub fn dmsg_client(&self) -> Option<&skywire_dmsg::Client> {
+        self.inner.dmsg.get()
     }
 
     /// The whitelist store.
@@ -279,6 +330,9 @@ impl PtyHost {
                 return Err(e.into());
             }
         };
+        if endpoint.kind == EndpointKind::Proxy {
+            return self.serve_proxy(io, &endpoint.query).await;
+        }
         tracing::debug!(?carrier, remote = ?remote_pk, endpoint = ?endpoint.kind, "pty host: request accepted");
         uri::write_response(&mut io, Status::Accepted).await?;
         match endpoint.kind {
@@ -301,6 +355,50 @@ impl PtyHost {
                 return Err(UriError::NoEndpoint(other.path().to_owned()).into());
             }
         }
+        Ok(())
+    }
+
+    /// `dmsgpty/proxy` (pty.md 2.3): without a dmsg client the request is refused with `0x01`;
+    /// a bad query or a failure to reach the remote host closes the stream without a byte;
+    /// otherwise `0x00` and the proxied `pty` service until the stream ends.
+    async fn serve_proxy<IO>(&self, mut io: IO, query: &str) -> Result<(), HostError>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Some(dmsg) = self.inner.dmsg.get() else {
+            tracing::warn!("pty host: refusing dmsgpty/proxy: this host has no dmsg client");
+            let _ = uri::write_response(&mut io, Status::REJECT).await;
+            return Err(HostError::NoDmsgClient);
+        };
+        let (pk, port) = uri::parse_proxy_query(query)?;
+        let target = format!("dmsg://{pk}:{port}");
+        let remote = match tokio::time::timeout(
+            PROXY_SETUP_TIMEOUT,
+            PtyClient::connect_dmsg(dmsg, pk, port),
+        )
+        .await
+        {
+            Ok(Ok(c)) => c,
+            Ok(Err(source)) => {
+                tracing::warn!(%target, error = %source, "pty host: dmsgpty/proxy set-up failed");
+                return Err(HostError::Proxy {
+                    target,
+                    source: Box::new(source),
+                });
+            }
+            Err(_) => {
+                tracing::warn!(%target, "pty host: dmsgpty/proxy set-up timed out");
+                return Err(HostError::ProxyTimeout(target));
+            }
+        };
+        tracing::debug!(%target, "pty host: proxy session accepted");
+        uri::write_response(&mut io, Status::Accepted).await?;
+        let gateway = Arc::new(proxy::ProxyGateway::new(remote));
+        let res = RpcServer::new(self.inner.proxy_router.clone(), gateway.clone())
+            .serve(io)
+            .await;
+        gateway.remote().close();
+        res?;
         Ok(())
     }
 }
