@@ -259,13 +259,17 @@ fn split_pk(words: &[String]) -> (Option<PubKey>, &[String]) {
         && first.len() == 66
         && let Ok(pk) = first.parse::<PubKey>()
     {
-        let rest = match rest {
-            [dd, cmd @ ..] if dd == "--" && !cmd.is_empty() => cmd,
-            _ => rest,
-        };
-        return (Some(pk), rest);
+        return (Some(pk), strip_separator(rest));
     }
-    (None, words)
+    (None, strip_separator(words))
+}
+
+/// Drops a `--` that clap left in front of the command.
+fn strip_separator(words: &[String]) -> &[String] {
+    match words {
+        [dd, cmd @ ..] if dd == "--" && !cmd.is_empty() => cmd,
+        _ => words,
+    }
 }
 
 /// `dmsgpty/pty` on the control socket, or its `dmsgpty/proxy` to `remote`.
@@ -357,5 +361,8 @@ mod tests {
         assert_eq!(split_pk(&words), (None, &words[..]));
         let words = w(&["sh", "-c", "true"]);
         assert_eq!(split_pk(&words), (None, &words[..]));
+        // `--addr <pk> exec -- cmd`: clap leaves the separator in front of the command.
+        let words = w(&["--", "echo", "hi"]);
+        assert_eq!(split_pk(&words), (None, &words[1..]));
     }
 }
