@@ -9,40 +9,27 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use common::{PtyHost, text};
 
 use skywire_cipher::{PubKey, SecKey};
 use skywire_pty::HostConfig;
 
-const STARTUP: Duration = Duration::from_secs(60);
 const BOUND: Duration = Duration::from_secs(20);
 
-fn skywire() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_skywire"));
-    c.env_remove("SKYWIRE_LOG");
-    for v in [
-        "DMSGPORT",
-        "DMSGDISC",
-        "DMSGSESSIONS",
-        "CLINET",
-        "CLIADDR",
-        "SK",
-    ] {
-        c.env_remove(format!("DMSGPTY_{v}"));
-    }
-    c
-}
-
 /// A running host; killed on drop.
-struct Host {
-    child: Child,
-    conf: PathBuf,
-    sock: PathBuf,
-    pk: PubKey,
+struct Host(PtyHost);
+
+impl std::ops::Deref for Host {
+    type Target = PtyHost;
+    fn deref(&self) -> &PtyHost {
+        &self.0
+    }
 }
 
 impl Host {
@@ -58,59 +45,13 @@ impl Host {
     /// A host with config `<name>.json` and socket `<name>.sock`, extra flags `args`; returns
     /// once it printed a line starting with `until`.
     fn start_with(dir: &Path, name: &str, args: &[&str], until: &str) -> Host {
-        let conf_name = format!("{name}.json");
-        let out = run(
-            &["dmsg", "pty", "host", "confgen", "-o", &conf_name],
+        Host(PtyHost::start(
             dir,
-            None,
-        );
-        assert!(out.status.success(), "{out:?}");
-        let conf = dir.join(&conf_name);
-        let sock = dir.join(format!("{name}.sock"));
-        let mut child = skywire()
-            .args(["dmsg", "pty", "host"])
-            .args(args)
-            .arg("--cliaddr")
-            .arg(&sock)
-            .arg("-c")
-            .arg(&conf)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn the host");
-        let (tx, rx) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                // Keep draining after start-up so the host never blocks on stderr.
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + STARTUP;
-        let mut pk = None;
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("host not ready; stderr: {seen:#?}"));
-            if let Some(k) = line.strip_prefix("pty host ").and_then(|k| k.parse().ok()) {
-                pk = Some(k);
-            }
-            if line.starts_with(until) {
-                break;
-            }
-            seen.push(line);
-        }
-        Host {
-            child,
-            conf,
-            sock,
-            pk: pk.expect("host key line"),
-        }
+            &format!("{name}.json"),
+            &format!("{name}.sock"),
+            args,
+            until,
+        ))
     }
 
     /// `skywire app pty exec --cliaddr <sock> args...`.
@@ -131,67 +72,9 @@ impl Host {
     }
 }
 
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Runs `skywire args` to completion within [`BOUND`] (killed otherwise), feeding `stdin`.
 fn run(args: &[&str], dir: &Path, stdin: Option<&[u8]>) -> Output {
-    let mut child = skywire()
-        .args(args)
-        .current_dir(dir)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run skywire");
-    if let Some(data) = stdin {
-        let mut w = child.stdin.take().unwrap();
-        w.write_all(data).unwrap();
-    }
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let t_out = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + BOUND;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "`skywire {}` did not finish within {BOUND:?}",
-                args.join(" ")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: t_out.join().unwrap(),
-        stderr: t_err.join().unwrap(),
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    common::run_bounded(args, dir, stdin, BOUND)
 }
 
 fn listed(out: &Output) -> Vec<PubKey> {
@@ -308,42 +191,11 @@ fn exec_local_and_interactive_piped() {
     assert!(text(&out.stderr).contains("nope.sock"), "{out:?}");
 }
 
-/// `skywire testnet`; killed on drop.
-struct Testnet(Child);
-
-impl Drop for Testnet {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn exec_through_the_proxy_on_a_testnet() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = skywire()
-        .args(["testnet", "--json", "--servers", "1", "--clients", "1"])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn the testnet");
-    let stdout = child.stdout.take().unwrap();
-    let net = Testnet(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
-    let disc = loop {
-        let line = rx.recv_timeout(STARTUP).expect("testnet layout line");
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-            break v["discovery"].as_str().unwrap().to_owned();
-        }
-    };
+    let net = common::Testnet::start(dir.path(), 1, 1);
+    let disc = net.disc.clone();
     let dmsg_host = |name: &str, wl: Option<&PubKey>| {
         let mut args = vec!["--dmsgdisc", &disc];
         let wl_hex = wl.map(PubKey::to_hex);

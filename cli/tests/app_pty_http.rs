@@ -14,116 +14,51 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{Proc, PtyHost, runtime, skywire};
 
 use futures::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-const STARTUP: Duration = Duration::from_secs(60);
 const BOUND: Duration = Duration::from_secs(30);
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-fn skywire() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_skywire"));
-    c.env_remove("SKYWIRE_LOG");
-    for v in [
-        "DMSGPORT",
-        "DMSGDISC",
-        "DMSGSESSIONS",
-        "CLINET",
-        "CLIADDR",
-        "SK",
-    ] {
-        c.env_remove(format!("DMSGPTY_{v}"));
-    }
-    c
-}
-
-/// A child process killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Spawns `cmd` with piped stderr and waits (bounded) for a stderr line for which `done` returns
-/// a value.
-fn spawn_until<T>(mut cmd: Command, what: &str, done: impl Fn(&str) -> Option<T>) -> (Proc, T) {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
-    let stderr = child.stderr.take().unwrap();
-    let proc = Proc(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + STARTUP;
-    let mut seen = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("{what} not ready; stderr: {seen:#?}"));
-        if let Some(v) = done(&line) {
-            return (proc, v);
-        }
-        seen.push(line);
-    }
+/// Spawns `cmd` and waits (bounded) for a stderr line for which `done` returns a value.
+fn spawn_until<T>(cmd: Command, what: &str, done: impl Fn(&str) -> Option<T>) -> (Proc, T) {
+    let mut proc = Proc::spawn_named(cmd, what, Stdio::null());
+    let v = proc.wait_for(done);
+    (proc, v)
 }
 
 /// A pty host with its control socket in `dir`, and `app pty http` on it.
 struct Setup {
-    _host: Proc,
+    _host: PtyHost,
     _http: Proc,
     /// `127.0.0.1:<port>` of `app pty http`.
     addr: String,
 }
 
 fn setup(dir: &Path) -> Setup {
-    let out = skywire()
-        .args(["dmsg", "pty", "host", "confgen", "-o", "host.json"])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let sock = dir.join("pty.sock");
-    let mut host = skywire();
-    host.args([
-        "dmsg",
-        "pty",
-        "host",
-        "--no-dmsg",
-        "--tcplisten",
-        "127.0.0.1:0",
-    ])
-    .arg("--cliaddr")
-    .arg(&sock)
-    .arg("-c")
-    .arg(dir.join("host.json"))
-    .current_dir(dir);
-    let (host, ()) = spawn_until(host, "pty host", |l| (l == "pty host ready").then_some(()));
+    let host = PtyHost::start(
+        dir,
+        "host.json",
+        "pty.sock",
+        &["--no-dmsg", "--tcplisten", "127.0.0.1:0"],
+        "pty host ready",
+    );
+    let sock = &host.sock;
 
     let mut http = skywire();
     http.args(["app", "pty", "http", "--addr", "127.0.0.1:0", "--cliaddr"])
-        .arg(&sock)
+        .arg(sock)
         .current_dir(dir);
     let (http, addr) = spawn_until(http, "app pty http", |l| {
         l.strip_prefix("app pty http listening on http://")
@@ -134,13 +69,6 @@ fn setup(dir: &Path) -> Setup {
         _http: http,
         addr,
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// A plain HTTP/1.0 request; returns (status, body).

@@ -7,167 +7,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
+use common::{Proc, STARTUP};
 use sha2::{Digest, Sha256};
 
-const STARTUP: Duration = Duration::from_secs(60);
 const COMMAND: Duration = Duration::from_secs(90);
-const STOP: Duration = Duration::from_secs(20);
-
-fn skywire() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_skywire"));
-    c.env_remove("SKYWIRE_LOG").env_remove("DMSGCURL_SK");
-    c
-}
-
-/// A background `skywire` process; its stdout and stderr lines arrive on channels.
-struct Proc {
-    name: String,
-    child: Child,
-    stdout: mpsc::Receiver<String>,
-    stderr: mpsc::Receiver<String>,
-}
-
-fn lines(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(r).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-impl Proc {
-    fn start(args: &[&str], dir: &Path) -> Proc {
-        let mut child = skywire()
-            .args(args)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn skywire");
-        let stdout = lines(child.stdout.take().unwrap());
-        let stderr = lines(child.stderr.take().unwrap());
-        Proc {
-            name: args.join(" "),
-            child,
-            stdout,
-            stderr,
-        }
-    }
-
-    /// The first line on `which` for which `f` returns something, within `STARTUP`.
-    fn wait_for<T>(&mut self, stderr: bool, mut f: impl FnMut(&str) -> Option<T>) -> T {
-        let deadline = Instant::now() + STARTUP;
-        let mut seen = Vec::new();
-        loop {
-            let rx = if stderr { &self.stderr } else { &self.stdout };
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(v) = f(&line) {
-                        return v;
-                    }
-                    seen.push(line);
-                }
-                Err(_) => {
-                    let status = self.child.try_wait().ok().flatten();
-                    let other: Vec<String> = if stderr {
-                        self.stdout.try_iter().collect()
-                    } else {
-                        self.stderr.try_iter().collect()
-                    };
-                    panic!(
-                        "`skywire {}`: expected line not seen (exit: {status:?})\nseen: {seen:#?}\nother stream: {other:#?}",
-                        self.name
-                    );
-                }
-            }
-        }
-    }
-
-    /// SIGTERM, then wait (bounded) for the exit status.
-    fn terminate(&mut self) -> ExitStatus {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(ok.success());
-        let deadline = Instant::now() + STOP;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "`skywire {}` did not exit within {STOP:?} of SIGTERM",
-                self.name
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Runs `skywire args` to completion (killed after `COMMAND`).
 fn run(args: &[&str], dir: &Path) -> Output {
-    let mut child = skywire()
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn skywire");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + COMMAND;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "`skywire {}` did not finish within {COMMAND:?}",
-                args.join(" ")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: out_t.join().unwrap(),
-        stderr: err_t.join().unwrap(),
-    }
+    common::run_bounded(args, dir, None, COMMAND)
 }
 
 fn run_ok(args: &[&str], dir: &Path) -> String {
@@ -193,6 +48,7 @@ fn http_get(addr: &str, path: &str) -> (u16, String) {
     (code, body.to_owned())
 }
 
+/// A testnet with 2 servers and its client keys.
 struct Testnet {
     proc: Proc,
     disc: String,
@@ -200,12 +56,7 @@ struct Testnet {
 }
 
 fn start_testnet(dir: &Path, clients: usize) -> Testnet {
-    let n = clients.to_string();
-    let mut proc = Proc::start(
-        &["testnet", "--json", "--servers", "2", "--clients", &n],
-        dir,
-    );
-    let layout: serde_json::Value = proc.wait_for(false, |l| serde_json::from_str(l).ok());
+    let common::Testnet { proc, layout, disc } = common::Testnet::start(dir, 2, clients);
     assert_eq!(layout["servers"].as_array().unwrap().len(), 2);
     for s in layout["servers"].as_array().unwrap() {
         assert_eq!(s["pk"].as_str().unwrap().len(), 66);
@@ -224,7 +75,7 @@ fn start_testnet(dir: &Path, clients: usize) -> Testnet {
     assert_eq!(clients.len(), 2);
     Testnet {
         proc,
-        disc: layout["discovery"].as_str().unwrap().to_owned(),
+        disc,
         clients,
     }
 }
@@ -374,7 +225,7 @@ fn http_serve_directory_over_dmsg() {
         ],
         dir,
     );
-    let url = server.wait_for(true, |l| {
+    let url = server.wait_for(|l| {
         l.strip_prefix("serving ")
             .and_then(|r| r.split(" at ").nth(1))
             .map(str::to_owned)
@@ -437,7 +288,7 @@ fn dmsg_server_registers_and_serves_health() {
         ],
         dir,
     );
-    let disc_addr = disc.wait_for(true, |l| {
+    let disc_addr = disc.wait_for(|l| {
         l.strip_prefix("dmsg discovery listening on ")
             .and_then(|r| r.split(' ').next())
             .map(str::to_owned)
@@ -474,7 +325,7 @@ fn dmsg_server_registers_and_serves_health() {
     assert_eq!(out.status.code(), Some(1));
 
     let mut server = Proc::start(&["dmsg", "server", "-c", "server.json"], dir);
-    let health_addr = server.wait_for(true, |l| {
+    let health_addr = server.wait_for(|l| {
         l.strip_prefix("dmsg server health endpoint on http://")
             .and_then(|r| r.strip_suffix("/health"))
             .map(str::to_owned)

@@ -4,8 +4,12 @@
 //! without a terminal, piped stdin, and an interactive session fed from a pipe.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
+
+use common::text;
 
 use skywire_cipher::SecKey;
 use skywire_pty::{HostHandle, PtyHost, PtyHostConfig, WhitelistStore};
@@ -44,10 +48,9 @@ fn host(allowed: &SecKey) -> Host {
 
 fn skywire(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_skywire"));
+    let mut c = common::skywire();
     c.args(args)
         .current_dir(dir.path())
-        .env_remove("DMSGPTY_SK")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .stdin(if stdin.is_some() {
@@ -61,10 +64,6 @@ fn skywire(args: &[&str], stdin: Option<&[u8]>) -> Output {
         w.write_all(data).unwrap();
     }
     child.wait_with_output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[test]

@@ -9,12 +9,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read};
+mod common;
+
+use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Proc, run, skywire};
 
 use skywire_cipher::{PubKey, SecKey};
 use skywire_noise::NoiseStream;
@@ -22,159 +25,10 @@ use skywire_pty::types::{self, CommandExecReq, CommandExecResult};
 use skywire_pty::uri::{self, PTY_URI, UriError, WHITELIST_URI};
 use skywire_pty::{HostConfig, RpcClient};
 
-const STARTUP: Duration = Duration::from_secs(60);
-const STOP: Duration = Duration::from_secs(20);
 const BOUND: Duration = Duration::from_secs(20);
 
-fn skywire() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_skywire"));
-    c.env_remove("SKYWIRE_LOG");
-    for v in ["DMSGPORT", "DMSGDISC", "DMSGSESSIONS", "CLINET", "CLIADDR"] {
-        c.env_remove(format!("DMSGPTY_{v}"));
-    }
-    c
-}
-
-/// A background `skywire` process; its stderr lines arrive on a channel.
-struct Proc {
-    name: String,
-    child: Child,
-    stdout: mpsc::Receiver<String>,
-    stderr: mpsc::Receiver<String>,
-}
-
-fn lines(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(r).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-impl Proc {
-    fn start(args: &[&str], dir: &Path) -> Proc {
-        Proc::start_with(args, dir, Stdio::null())
-    }
-
-    fn start_with(args: &[&str], dir: &Path, stdin: Stdio) -> Proc {
-        Proc::spawn(skywire(), args, dir, stdin)
-    }
-
-    fn spawn(mut cmd: Command, args: &[&str], dir: &Path, stdin: Stdio) -> Proc {
-        let mut child = cmd
-            .args(args)
-            .current_dir(dir)
-            .stdin(stdin)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn skywire");
-        let stdout = lines(child.stdout.take().unwrap());
-        let stderr = lines(child.stderr.take().unwrap());
-        Proc {
-            name: args.join(" "),
-            child,
-            stdout,
-            stderr,
-        }
-    }
-
-    /// The first stderr line for which `f` returns something, within `STARTUP`.
-    fn wait_for<T>(&mut self, f: impl FnMut(&str) -> Option<T>) -> T {
-        self.wait_on(true, f)
-    }
-
-    /// The first line on stderr (or stdout) for which `f` returns something, within `STARTUP`.
-    fn wait_on<T>(&mut self, stderr: bool, mut f: impl FnMut(&str) -> Option<T>) -> T {
-        let deadline = Instant::now() + STARTUP;
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let rx = if stderr { &self.stderr } else { &self.stdout };
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(v) = f(&line) {
-                        return v;
-                    }
-                    seen.push(line);
-                }
-                Err(_) => panic!(
-                    "`skywire {}`: expected line not seen (exit: {:?})\nseen: {seen:#?}",
-                    self.name,
-                    self.child.try_wait().ok().flatten()
-                ),
-            }
-        }
-    }
-
-    /// Waits for the host's start-up lines: its key, its TCP address and `pty host ready`.
-    fn wait_ready(&mut self) -> (PubKey, SocketAddr) {
-        let pk: PubKey = self.wait_for(|l| l.strip_prefix("pty host ")?.parse().ok());
-        let addr: SocketAddr = self.wait_for(|l| {
-            l.strip_prefix("pty host listening on tcp ")?
-                .split(' ')
-                .next()?
-                .parse()
-                .ok()
-        });
-        self.wait_for(|l| (l == "pty host ready").then_some(()));
-        (pk, addr)
-    }
-
-    /// Waits (bounded) for the process to exit by itself.
-    fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + STOP;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "`skywire {}` did not exit within {STOP:?}",
-                self.name
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// SIGTERM, then wait (bounded) for the exit status.
-    fn terminate(&mut self) -> ExitStatus {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(ok.success());
-        self.wait_exit()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `skywire args` to completion (bounded by the test harness; these commands do not block).
-fn run(args: &[&str], dir: &Path) -> Output {
-    skywire()
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run skywire")
-}
-
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
+    common::runtime()
         .block_on(async { tokio::time::timeout(BOUND, f).await.expect("bounded wait") })
 }
 
@@ -572,12 +426,8 @@ fn bad_invocations_fail_with_a_message() {
 #[test]
 fn dmsg_host_serves_on_its_dmsg_port() {
     let dir = tempfile::tempdir().unwrap();
-    let mut net = Proc::start(
-        &["testnet", "--json", "--servers", "1", "--clients", "1"],
-        dir.path(),
-    );
-    let layout: serde_json::Value = net.wait_on(false, |l| serde_json::from_str(l).ok());
-    let disc = layout["discovery"].as_str().unwrap().to_owned();
+    let mut net = common::Testnet::start(dir.path(), 1, 1);
+    let disc = net.disc.clone();
 
     let (conf, host_sk) = confgen(dir.path(), "host.json");
     let sock = dir.path().join("dmsg.sock");
@@ -633,5 +483,5 @@ fn dmsg_host_serves_on_its_dmsg_port() {
 
     assert!(host.terminate().success());
     assert!(!sock.exists());
-    assert!(net.terminate().success());
+    assert!(net.proc.terminate().success());
 }

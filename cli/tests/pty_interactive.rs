@@ -8,91 +8,37 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use common::PtyHost;
 
 use pty_process::Size;
 use skywire_cipher::{PubKey, SecKey};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const STARTUP: Duration = Duration::from_secs(60);
 const BOUND: Duration = Duration::from_secs(20);
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_skywire")
 }
 
-/// The host process, killed on drop.
-struct Host(Child);
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts `dmsg pty host --no-dmsg --tcplisten 127.0.0.1:0` whitelisting `client`; returns it
 /// with its key and TCP address once it printed `pty host ready`.
-fn start_host(dir: &Path, client: &PubKey) -> (Host, PubKey, SocketAddr) {
-    let out = Command::new(bin())
-        .args(["dmsg", "pty", "host", "confgen", "-o", "host.json"])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let mut child = Command::new(bin())
-        .args(["dmsg", "pty", "host", "-c", "host.json", "--no-dmsg"])
-        .args(["--tcplisten", "127.0.0.1:0", "--wl", &client.to_hex()])
-        .arg("--cliaddr")
-        .arg(dir.join("pty.sock"))
-        .env_remove("SKYWIRE_LOG")
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let host = Host(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + STARTUP;
-    let (mut pk, mut addr) = (None, None);
-    let mut seen = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("host not ready; stderr: {seen:#?}"));
-        if let Some(k) = line.strip_prefix("pty host ").and_then(|k| k.parse().ok()) {
-            pk = Some(k);
-        }
-        if let Some(a) = line
-            .strip_prefix("pty host listening on tcp ")
-            .and_then(|r| r.split(' ').next())
-            .and_then(|a| a.parse().ok())
-        {
-            addr = Some(a);
-        }
-        if line == "pty host ready" {
-            break;
-        }
-        seen.push(line);
-    }
-    (host, pk.unwrap(), addr.unwrap())
+fn start_host(dir: &Path, client: &PubKey) -> (PtyHost, PubKey, SocketAddr) {
+    let hex = client.to_hex();
+    let host = PtyHost::start(
+        dir,
+        "host.json",
+        "pty.sock",
+        &["--no-dmsg", "--tcplisten", "127.0.0.1:0", "--wl", &hex],
+        "pty host ready",
+    );
+    let (pk, addr) = (host.pk, host.addr.expect("host tcp address line"));
+    (host, pk, addr)
 }
 
 /// The test's side of the pty and everything read from it.
@@ -133,11 +79,7 @@ fn shell_through_a_real_pty_with_resize_and_exit() {
     let sk = SecKey::generate();
     let (_host, pk, addr) = start_host(dir.path(), &sk.pub_key());
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    common::runtime().block_on(async {
         let (pty, pts) = pty_process::open().unwrap();
         pty.resize(Size::new(24, 80)).unwrap();
         let mut client = pty_process::Command::new(bin())
