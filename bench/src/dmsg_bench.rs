@@ -27,11 +27,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use skywire_bench::{MIB, Throughput, read_side, write_side};
+use skywire_bench::{LocalRelay, MIB, Throughput, read_side, write_side};
 use skywire_cipher::{PubKey, SecKey};
-use skywire_disc::{DiscConfig, DiscHandle, StoreConfig};
+use skywire_disc::DiscHandle;
 use skywire_dmsg::disc::DiscClient;
-use skywire_dmsg::{Addr, Client, ClientConfig, ServerConfig, ServerHandle, mux};
+use skywire_dmsg::{Addr, Client, ServerConfig, ServerHandle, mux};
 use skywire_noise::{DEFAULT_HANDSHAKE_TIMEOUT, Handshake, NoiseStream};
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -179,38 +179,10 @@ struct Net {
 impl Net {
     /// Discovery, one relay server and two clients with a session to it, all with `mux`.
     async fn start(mux_cfg: mux::Config) -> Result<Net> {
-        let disc = skywire_disc::serve(DiscConfig {
-            listen: "127.0.0.1:0".parse()?,
-            store: StoreConfig::Memory,
-            test_mode: true,
-            ..DiscConfig::default()
-        })
-        .await
-        .context("starting discovery")?;
-        let url = disc.url();
-        let mut cfg = ServerConfig::new(SecKey::generate());
-        cfg.local_addr = "127.0.0.1:0".parse()?;
-        cfg.discovery = Some(DiscClient::new(&url)?);
-        cfg.mux = mux_cfg.clone();
-        let server = ServerHandle::start(cfg).await.context("starting server")?;
-        let dc = DiscClient::new(&url)?;
-        let deadline = Instant::now() + READY;
-        while dc.available_servers().await.map_or(0, |l| l.len()) < 1 {
-            if Instant::now() > deadline {
-                bail!("the relay server did not appear in discovery within {READY:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let client = |url: &str| -> Result<Client> {
-            let mut cfg = ClientConfig::new(SecKey::generate(), DiscClient::new(url)?);
-            cfg.servers = Some(vec![server.pk()]);
-            cfg.dial_on_demand = false;
-            cfg.first_stream_delay = Duration::ZERO;
-            cfg.mux = mux_cfg.clone();
-            Ok(Client::start(cfg))
-        };
-        let a = client(&url)?;
-        let b = client(&url)?;
+        let relay = LocalRelay::start(mux_cfg.clone(), READY).await?;
+        let a = relay.client(mux_cfg.clone())?;
+        let b = relay.client(mux_cfg.clone())?;
+        let LocalRelay { disc, server } = relay;
         a.ready(READY).await.context("client A registration")?;
         b.ready(READY).await.context("client B registration")?;
         Ok(Net { disc, server, a, b })

@@ -64,3 +64,59 @@ pub async fn read_side<R: AsyncRead + Unpin>(
         secs: start.elapsed().as_secs_f64(),
     })
 }
+
+/// A discovery (memory store, test mode) and one relay server on 127.0.0.1, the server already
+/// listed in discovery: the in-process dmsg network the dmsg and pty benchmarks measure on.
+#[derive(Debug)]
+pub struct LocalRelay {
+    /// The discovery service.
+    pub disc: skywire_disc::DiscHandle,
+    /// The relay server.
+    pub server: skywire_dmsg::ServerHandle,
+}
+
+impl LocalRelay {
+    /// Starts both and waits (up to `ready`) until the server is listed.
+    pub async fn start(mux: skywire_dmsg::mux::Config, ready: Duration) -> Result<LocalRelay> {
+        use anyhow::Context;
+        use skywire_dmsg::disc::DiscClient;
+        let disc = skywire_disc::serve(skywire_disc::DiscConfig {
+            listen: "127.0.0.1:0".parse()?,
+            store: skywire_disc::StoreConfig::Memory,
+            test_mode: true,
+            ..skywire_disc::DiscConfig::default()
+        })
+        .await
+        .context("starting discovery")?;
+        let url = disc.url();
+        let mut cfg = skywire_dmsg::ServerConfig::new(skywire_cipher::SecKey::generate());
+        cfg.local_addr = "127.0.0.1:0".parse()?;
+        cfg.discovery = Some(DiscClient::new(&url)?);
+        cfg.mux = mux;
+        let server = skywire_dmsg::ServerHandle::start(cfg)
+            .await
+            .context("starting server")?;
+        let dc = DiscClient::new(&url)?;
+        let deadline = Instant::now() + ready;
+        while dc.available_servers().await.map_or(0, |l| l.len()) < 1 {
+            if Instant::now() > deadline {
+                bail!("the relay server did not appear in discovery within {ready:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(LocalRelay { disc, server })
+    }
+
+    /// A client pinned to this relay, with no first-stream delay (our own server needs none).
+    pub fn client(&self, mux: skywire_dmsg::mux::Config) -> Result<skywire_dmsg::Client> {
+        let mut cfg = skywire_dmsg::ClientConfig::new(
+            skywire_cipher::SecKey::generate(),
+            skywire_dmsg::disc::DiscClient::new(&self.disc.url())?,
+        );
+        cfg.servers = Some(vec![self.server.pk()]);
+        cfg.dial_on_demand = false;
+        cfg.first_stream_delay = Duration::ZERO;
+        cfg.mux = mux;
+        Ok(skywire_dmsg::Client::start(cfg))
+    }
+}

@@ -31,9 +31,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use skywire_cipher::{PubKey, SecKey};
-use skywire_disc::{DiscConfig, DiscHandle, StoreConfig};
-use skywire_dmsg::disc::DiscClient;
-use skywire_dmsg::{Client, ClientConfig, ServerConfig, ServerHandle};
+use skywire_disc::DiscHandle;
+
+use skywire_bench::LocalRelay;
+use skywire_dmsg::{Client, ServerHandle, mux};
 use skywire_pty::{HostHandle, PtyClient, PtyHost, PtyHostConfig, WhitelistStore};
 use tokio::net::TcpListener;
 use tokio::process::Command;
@@ -217,36 +218,10 @@ struct DmsgNet {
 
 impl DmsgNet {
     async fn start() -> Result<DmsgNet> {
-        let disc = skywire_disc::serve(DiscConfig {
-            listen: "127.0.0.1:0".parse()?,
-            store: StoreConfig::Memory,
-            test_mode: true,
-            ..DiscConfig::default()
-        })
-        .await
-        .context("starting discovery")?;
-        let url = disc.url();
-        let mut cfg = ServerConfig::new(SecKey::generate());
-        cfg.local_addr = "127.0.0.1:0".parse()?;
-        cfg.discovery = Some(DiscClient::new(&url)?);
-        let server = ServerHandle::start(cfg).await.context("starting server")?;
-        let dc = DiscClient::new(&url)?;
-        let deadline = Instant::now() + READY;
-        while dc.available_servers().await.map_or(0, |l| l.len()) < 1 {
-            if Instant::now() > deadline {
-                bail!("the relay server did not appear in discovery within {READY:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let client = || -> Result<Client> {
-            let mut cfg = ClientConfig::new(SecKey::generate(), DiscClient::new(&url)?);
-            cfg.servers = Some(vec![server.pk()]);
-            cfg.dial_on_demand = false;
-            cfg.first_stream_delay = Duration::ZERO;
-            Ok(Client::start(cfg))
-        };
-        let a = client()?;
-        let b = client()?;
+        let relay = LocalRelay::start(mux::Config::default(), READY).await?;
+        let a = relay.client(mux::Config::default())?;
+        let b = relay.client(mux::Config::default())?;
+        let LocalRelay { disc, server } = relay;
         a.ready(READY).await.context("client A registration")?;
         b.ready(READY).await.context("client B registration")?;
         let pty = PtyHost::new(

@@ -19,52 +19,8 @@ use serde::Deserialize;
 use skywire_cipher::PubKey;
 use skywire_dmsg::{Addr, SignedRequest, SignedResponse, StreamRequest, StreamResponse};
 use skywire_gob::{Decoder, GobType};
-
-/// net/rpc request header.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, GobType)]
-#[serde(default, rename_all = "PascalCase")]
-struct Request {
-    service_method: String,
-    seq: u64,
-}
-
-/// net/rpc response header.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, GobType)]
-#[serde(default, rename_all = "PascalCase")]
-struct Response {
-    service_method: String,
-    seq: u64,
-    error: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, GobType)]
-#[serde(default, rename_all = "PascalCase")]
-struct WinSize {
-    x: u16,
-    y: u16,
-    rows: u16,
-    cols: u16,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, GobType)]
-#[serde(default, rename_all = "PascalCase")]
-struct CommandReq {
-    name: String,
-    arg: Vec<String>,
-    size: Option<WinSize>,
-    env: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, GobType)]
-#[serde(default, rename_all = "PascalCase")]
-struct CommandExecResult {
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-    stdout_truncated: bool,
-    exit_code: isize,
-    #[serde(rename = "DurationMS")]
-    duration_ms: i64,
-}
+use skywire_pty::rpc::{Request, Response};
+use skywire_pty::types::{CommandExecResult, CommandReq, WinSize};
 
 /// Every kind the typed decoder supports (no `HashMap`: its encoding order is not stable).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, GobType)]

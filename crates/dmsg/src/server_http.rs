@@ -189,7 +189,7 @@ pub fn metrics_text(server: &ServerHandle, info: &HealthInfo) -> String {
         ),
         (
             "dmsg_server_bytes_relayed_total",
-            "Payload bytes relayed in both directions (counted when a relayed stream ends).",
+            "Payload bytes relayed in both directions (counted as they flow).",
             stats.bytes_relayed.load(Ordering::Relaxed),
         ),
     ];
