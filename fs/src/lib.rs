@@ -1,0 +1,1 @@
+//! sftp v3 server for the pty sftp channel; FUSE mount client over that channel (skeleton, see issue 5).
