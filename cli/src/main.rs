@@ -11,6 +11,9 @@ mod dmsg_http;
 mod dmsg_server;
 mod pty_client;
 mod pty_host;
+mod resolver;
+mod skynet;
+mod skysocks;
 mod testnet;
 mod util;
 
@@ -57,6 +60,10 @@ enum AppCommand {
         #[command(subcommand)]
         command: AppPtyCommand,
     },
+    /// SOCKS5 exit over dmsg port 3 (`--passcode`).
+    Skysocks(skysocks::ServerArgs),
+    /// Local SOCKS5 port (and `--http` CONNECT proxy) through a skysocks server (`--srv`).
+    SkysocksClient(skysocks::ClientArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +92,13 @@ enum CliCommand {
     Pty {
         #[command(subcommand)]
         command: CliPtyCommand,
+    },
+    /// Resolving SOCKS5 proxies for `.dmsg` (4445) and `.skynet` (4446): `up`, `down`, `status`.
+    Resolver(resolver::ResolverArgs),
+    /// Port forwarding: `start`, `status`, `stop` clients; `srv start|stop|status` the server.
+    Skynet {
+        #[command(subcommand)]
+        command: skynet::SkynetCommand,
     },
     /// Alias of `cli pty shell` (`cli sshd --via tcp://<pk>@<ip>:<port>`).
     #[command(hide = true)]
@@ -149,6 +163,30 @@ fn main() -> ExitCode {
                 CliPtyCommand::Shell(a) => pty_client::run(pty_client::PtyCommand::Shell(a)),
                 CliPtyCommand::Start(a) => pty_client::run(pty_client::PtyCommand::Start(a)),
             }
+        }
+        Command::Cli {
+            command: CliCommand::Resolver(args),
+        } => {
+            init_tracing("warn");
+            resolver::run(args)
+        }
+        Command::Cli {
+            command: CliCommand::Skynet { command },
+        } => {
+            init_tracing("warn");
+            skynet::run(command)
+        }
+        Command::App {
+            command: AppCommand::Skysocks(args),
+        } => {
+            init_tracing("warn");
+            skysocks::run_server(args)
+        }
+        Command::App {
+            command: AppCommand::SkysocksClient(args),
+        } => {
+            init_tracing("warn");
+            skysocks::run_client(args)
         }
         Command::Cli {
             command: CliCommand::Sshd(args),

@@ -62,6 +62,8 @@ pub enum Network {
         sk: SecKey,
         /// Key → `ip:port` of its noise-TCP listener.
         book: HashMap<PubKey, SocketAddr>,
+        /// Keys missing from the book are dialled over dmsg with this client, if set.
+        fallback: Option<Client>,
     },
 }
 
@@ -99,8 +101,14 @@ impl Dialer {
                     .map_err(|_| ProxyError::Timeout("dmsg dial", self.timeout))??;
                 Ok(Box::pin(s))
             }
-            Network::Direct { sk, book } => {
-                let addr = *book.get(&pk).ok_or(ProxyError::NoAddress(pk))?;
+            Network::Direct { sk, book, fallback } => {
+                let Some(addr) = book.get(&pk).copied() else {
+                    let client = fallback.as_ref().ok_or(ProxyError::NoAddress(pk))?;
+                    let s = tokio::time::timeout(self.timeout, client.dial(Addr::new(pk, port)))
+                        .await
+                        .map_err(|_| ProxyError::Timeout("dmsg dial", self.timeout))??;
+                    return Ok(Box::pin(s));
+                };
                 let tcp = tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect(addr))
                     .await
                     .map_err(|_| ProxyError::Timeout("tcp connect", self.timeout))?
@@ -140,6 +148,18 @@ where
     B: AsyncRead + AsyncWrite + Unpin,
 {
     tokio::io::copy_bidirectional_with_sizes(&mut a, &mut b, 64 * 1024, 64 * 1024).await
+}
+
+/// `e` and its sources on one line (`a: b: c`), for logs.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
 }
 
 /// Parses `<pk>@<ip>:<port>` (the direct path's address book entries).

@@ -50,7 +50,7 @@ pub async fn serve_resolver(listener: TcpListener, cfg: ResolverConfig) {
                 let cfg = cfg.clone();
                 conns.spawn(async move {
                     if let Err(e) = serve_one(tcp, &cfg).await {
-                        tracing::debug!(error = %e, "resolver: connection ended");
+                        tracing::debug!(error = %crate::net::chain(&e), "resolver: connection ended");
                     }
                 });
             }

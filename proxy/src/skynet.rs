@@ -138,7 +138,7 @@ impl ForwardServer {
 
     fn log(&self, pk: PubKey, r: Result<(), ProxyError>) {
         if let Err(e) = r {
-            tracing::info!(remote = %pk, error = %e, "skynet: forward ended");
+            tracing::info!(remote = %pk, error = %crate::net::chain(&e), "skynet: forward ended");
         }
     }
 
@@ -234,7 +234,7 @@ pub async fn serve_forward_client(
                         Ok(remote) => {
                             let _ = relay(tcp, remote).await;
                         }
-                        Err(e) => tracing::warn!(remote = %pk, port = remote_port, error = %e, "skynet client: forward failed"),
+                        Err(e) => tracing::warn!(remote = %pk, port = remote_port, error = %crate::net::chain(&e), "skynet client: forward failed"),
                     }
                 });
             }
