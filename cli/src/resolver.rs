@@ -162,7 +162,10 @@ async fn up_fg(mut a: UpArgs, dir: PathBuf) -> Result<()> {
     let timeout = Duration::from_secs(30);
     let mk = |network| Dialer {
         variant: a.wire.handshake,
-        forward_port: a.wire.forward_port.unwrap_or(a.wire.handshake.default_port()),
+        forward_port: a
+            .wire
+            .forward_port
+            .unwrap_or(a.wire.handshake.default_port()),
         timeout,
         ..Dialer::new(network)
     };

@@ -55,7 +55,9 @@ impl StateOpts {
                 Some(r) if !r.is_empty() => PathBuf::from(r).join("skywire"),
                 _ => {
                     use std::os::unix::fs::MetadataExt;
-                    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
+                    let uid = std::fs::metadata("/proc/self")
+                        .map(|m| m.uid())
+                        .unwrap_or(0);
                     std::env::temp_dir().join(format!("skywire-{uid}"))
                 }
             },
@@ -202,7 +204,10 @@ pub fn detach(dir: &Path, log: &str) -> Result<Instance> {
         }
         if let Ok(Some(status)) = child.try_wait() {
             let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-            bail!("the background process exited ({status}):\n{}", text.trim_end());
+            bail!(
+                "the background process exited ({status}):\n{}",
+                text.trim_end()
+            );
         }
         if Instant::now() >= deadline {
             let _ = child.kill();
@@ -306,10 +311,22 @@ impl WireOpts {
 #[derive(Debug, Args)]
 pub struct SrvStartArgs {
     /// Local TCP ports to expose (comma-separated).
-    #[arg(short = 'p', long = "ports", visible_alias = "port", value_delimiter = ',', required = true, value_name = "PORT,...")]
+    #[arg(
+        short = 'p',
+        long = "ports",
+        visible_alias = "port",
+        value_delimiter = ',',
+        required = true,
+        value_name = "PORT,..."
+    )]
     pub ports: Vec<u16>,
     /// Only these client keys may connect (comma-separated; empty = everyone).
-    #[arg(long = "wl", visible_alias = "whitelist", value_delimiter = ',', value_name = "PK,...")]
+    #[arg(
+        long = "wl",
+        visible_alias = "whitelist",
+        value_delimiter = ',',
+        value_name = "PK,..."
+    )]
     pub wl: Vec<PubKey>,
     /// Do not serve over dmsg.
     #[arg(long)]
@@ -390,7 +407,10 @@ pub fn run(cmd: SkynetCommand) -> Result<()> {
             let dir = state.dir()?;
             let all = list(&dir, "skynet-client-");
             let shown: Vec<_> = match &name {
-                Some(n) => list(&dir, "").into_iter().filter(|i| &i.name == n).collect(),
+                Some(n) => list(&dir, "")
+                    .into_iter()
+                    .filter(|i| &i.name == n)
+                    .collect(),
                 None => all,
             };
             if let (Some(n), true) = (&name, shown.is_empty()) {
@@ -402,7 +422,10 @@ pub fn run(cmd: SkynetCommand) -> Result<()> {
         SkynetCommand::Stop { name, state } => {
             let dir = state.dir()?;
             let targets: Vec<_> = match &name {
-                Some(n) => list(&dir, "").into_iter().filter(|i| &i.name == n).collect(),
+                Some(n) => list(&dir, "")
+                    .into_iter()
+                    .filter(|i| &i.name == n)
+                    .collect(),
                 None => list(&dir, "skynet-client-"),
             };
             if let (Some(n), true) = (&name, targets.is_empty()) {
@@ -522,7 +545,9 @@ async fn client_fg(mut a: StartArgs, dir: PathBuf) -> Result<()> {
     };
     let book: HashMap<PubKey, SocketAddr> = a.peers.iter().copied().collect();
     if a.skynet && !book.contains_key(&pk) {
-        bail!("--skynet needs --peer {pk}@<ip>:<port> (the direct path has no address resolver yet)");
+        bail!(
+            "--skynet needs --peer {pk}@<ip>:<port> (the direct path has no address resolver yet)"
+        );
     }
     let local = tokio::net::TcpListener::bind((a.bind, a.local))
         .await

@@ -97,7 +97,14 @@ fn skysocks_curl_passcode_and_http_connect() {
     let web = http_server("hello through skysocks");
 
     let mut server = Proc::start(
-        &["app", "skysocks", "--disc", &net.disc, "--passcode", "s3cret"],
+        &[
+            "app",
+            "skysocks",
+            "--disc",
+            &net.disc,
+            "--passcode",
+            "s3cret",
+        ],
         dir.path(),
     );
     let srv_pk: String = server.wait_for(|l| {
@@ -121,10 +128,14 @@ fn skysocks_curl_passcode_and_http_connect() {
         ],
         dir.path(),
     );
-    let socks: String =
-        client.wait_for(|l| l.strip_prefix("skysocks-client listening on socks5://").map(str::to_owned));
-    let http: String =
-        client.wait_for(|l| l.strip_prefix("skysocks-client listening on http://").map(str::to_owned));
+    let socks: String = client.wait_for(|l| {
+        l.strip_prefix("skysocks-client listening on socks5://")
+            .map(str::to_owned)
+    });
+    let http: String = client.wait_for(|l| {
+        l.strip_prefix("skysocks-client listening on http://")
+            .map(str::to_owned)
+    });
 
     let port = web.port().to_string();
     for (creds, url) in [
@@ -137,12 +148,27 @@ fn skysocks_curl_passcode_and_http_connect() {
         assert_eq!(text(&out.stdout), "hello through skysocks");
     }
     // Wrong passcode, and no credentials at all: refused at SOCKS auth (curl 97).
-    let out = curl(&["--socks5-hostname", &socks, "-U", "bad:worse", &format!("http://127.0.0.1:{port}/")]);
+    let out = curl(&[
+        "--socks5-hostname",
+        &socks,
+        "-U",
+        "bad:worse",
+        &format!("http://127.0.0.1:{port}/"),
+    ]);
     assert_eq!(out.status.code(), Some(97), "{out:?}");
-    let out = curl(&["--socks5-hostname", &socks, &format!("http://127.0.0.1:{port}/")]);
+    let out = curl(&[
+        "--socks5-hostname",
+        &socks,
+        &format!("http://127.0.0.1:{port}/"),
+    ]);
     assert_eq!(out.status.code(), Some(97), "{out:?}");
     // The HTTP CONNECT front uses the client's --passcode.
-    let out = curl(&["-p", "-x", &format!("http://{http}"), &format!("http://127.0.0.1:{port}/")]);
+    let out = curl(&[
+        "-p",
+        "-x",
+        &format!("http://{http}"),
+        &format!("http://127.0.0.1:{port}/"),
+    ]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(text(&out.stdout), "hello through skysocks");
 }
@@ -162,7 +188,13 @@ struct Down<'a>(&'a Path);
 impl Drop for Down<'_> {
     fn drop(&mut self) {
         let _ = run_bounded(
-            &["cli", "resolver", "down", "--state-dir", self.0.to_str().unwrap()],
+            &[
+                "cli",
+                "resolver",
+                "down",
+                "--state-dir",
+                self.0.to_str().unwrap(),
+            ],
             self.0,
             None,
             STOP,
@@ -185,8 +217,17 @@ fn resolver_serves_dmsg_pages_to_curl_and_chromium() {
 
     let out = run_bounded(
         &[
-            "cli", "resolver", "up", "--disc", &net.disc, "--dmsg-port", "0", "--skynet-port", "0",
-            "--state-dir", st,
+            "cli",
+            "resolver",
+            "up",
+            "--disc",
+            &net.disc,
+            "--dmsg-port",
+            "0",
+            "--skynet-port",
+            "0",
+            "--state-dir",
+            st,
         ],
         dir.path(),
         None,
@@ -197,17 +238,33 @@ fn resolver_serves_dmsg_pages_to_curl_and_chromium() {
     let inst = read_state(&state, "resolver");
     let socks = inst["addrs"]["dmsg"].as_str().unwrap().to_owned();
     let pid = inst["pid"].as_u64().unwrap();
-    let status = run_bounded(&["cli", "resolver", "status", "--state-dir", st], dir.path(), None, STOP);
+    let status = run_bounded(
+        &["cli", "resolver", "status", "--state-dir", st],
+        dir.path(),
+        None,
+        STOP,
+    );
     assert!(text(&status.stdout).contains(&socks), "{status:?}");
 
     let out = curl(&["--socks5-hostname", &socks, &format!("http://{pk}.dmsg/")]);
     assert!(out.status.success(), "{out:?}");
-    assert!(text(&out.stdout).contains("skywire testnet client 0"), "{out:?}");
+    assert!(
+        text(&out.stdout).contains("skywire testnet client 0"),
+        "{out:?}"
+    );
     // vhost label and explicit port.
-    let out = curl(&["--socks5-hostname", &socks, &format!("http://www.{pk}.dmsg:80/index.html")]);
+    let out = curl(&[
+        "--socks5-hostname",
+        &socks,
+        &format!("http://www.{pk}.dmsg:80/index.html"),
+    ]);
     assert!(text(&out.stdout).contains(&pk), "{out:?}");
     // Other names: through the chain (4445 → 4446 → direct).
-    let out = curl(&["--socks5-hostname", &socks, &format!("http://localhost:{}/", web.port())]);
+    let out = curl(&[
+        "--socks5-hostname",
+        &socks,
+        &format!("http://localhost:{}/", web.port()),
+    ]);
     assert_eq!(text(&out.stdout), "plain site", "{out:?}");
 
     let profile = dir.path().join("chromium-profile");
@@ -232,11 +289,21 @@ fn resolver_serves_dmsg_pages_to_curl_and_chromium() {
         "chromium did not render the page: {out:?}"
     );
 
-    let out = run_bounded(&["cli", "resolver", "down", "--state-dir", st], dir.path(), None, STOP);
+    let out = run_bounded(
+        &["cli", "resolver", "down", "--state-dir", st],
+        dir.path(),
+        None,
+        STOP,
+    );
     assert!(out.status.success(), "{out:?}");
     assert!(!alive(pid), "resolver still running");
     assert!(TcpStream::connect(&socks).is_err(), "port still open");
     assert!(!state.join("resolver.json").exists());
-    let status = run_bounded(&["cli", "resolver", "status", "--state-dir", st], dir.path(), None, STOP);
+    let status = run_bounded(
+        &["cli", "resolver", "status", "--state-dir", st],
+        dir.path(),
+        None,
+        STOP,
+    );
     assert!(text(&status.stdout).contains("not running"), "{status:?}");
 }

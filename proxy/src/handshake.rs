@@ -51,7 +51,9 @@ impl std::str::FromStr for Variant {
         match s {
             "2024" | "2025" => Ok(Variant::V2025),
             "2026" => Ok(Variant::V2026),
-            _ => Err(format!("unknown handshake variant {s:?} (2024, 2025 or 2026)")),
+            _ => Err(format!(
+                "unknown handshake variant {s:?} (2024, 2025 or 2026)"
+            )),
         }
     }
 }
@@ -316,7 +318,10 @@ mod tests {
     fn trailing_bytes_are_not_consumed() {
         let mut b = encode_reply(&ForwardReply::Ok);
         b.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
-        assert_eq!(decode_reply(&b).unwrap(), Decoded::Done(ForwardReply::Ok, 2));
+        assert_eq!(
+            decode_reply(&b).unwrap(),
+            Decoded::Done(ForwardReply::Ok, 2)
+        );
     }
 
     #[tokio::test]

@@ -30,7 +30,8 @@ use crate::handshake::{self, ForwardReply, Variant};
 use crate::net::{Dialer, ProxyError, relay};
 
 /// The literal answer of HTTP mode when the local port cannot be reached.
-pub const BAD_GATEWAY: &[u8] = b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+pub const BAD_GATEWAY: &[u8] =
+    b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
 /// Forwarding server settings.
 #[derive(Debug, Clone)]
@@ -197,11 +198,17 @@ impl ForwardServer {
         Ok(())
     }
 
-    async fn refuse<S: AsyncWrite + Unpin>(&self, s: &mut S, why: String) -> Result<(), ProxyError> {
+    async fn refuse<S: AsyncWrite + Unpin>(
+        &self,
+        s: &mut S,
+        why: String,
+    ) -> Result<(), ProxyError> {
         self.stats.refused.fetch_add(1, Ordering::Relaxed);
         handshake::server_reply(s, &ForwardReply::Error(why.clone())).await?;
         let _ = s.shutdown().await;
-        Err(ProxyError::Handshake(handshake::HandshakeError::Refused(why)))
+        Err(ProxyError::Handshake(handshake::HandshakeError::Refused(
+            why,
+        )))
     }
 }
 

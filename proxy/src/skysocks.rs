@@ -271,8 +271,7 @@ async fn serve_http_connect(
     });
     let socks = async {
         let mut s =
-            fast_socks5::client::Socks5Stream::use_stream(stream, auth, Default::default())
-                .await?;
+            fast_socks5::client::Socks5Stream::use_stream(stream, auth, Default::default()).await?;
         let target = match host.parse() {
             Ok(ip) => TargetAddr::Ip(SocketAddr::new(ip, port)),
             Err(_) => TargetAddr::Domain(host.clone(), port),
@@ -284,7 +283,9 @@ async fn serve_http_connect(
         Ok(s) => s,
         Err(e) => {
             let _ = tcp
-                .write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .write_all(
+                    b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                )
                 .await;
             return Err(socks_err(e));
         }
