@@ -24,7 +24,12 @@ const DEFAULT_STATE_DIR: &str = "/run/skywire-vpn";
 #[derive(Debug, Clone, Args)]
 pub struct DmsgOpts {
     /// Secret key (64 hex characters); a random key when unset.
-    #[arg(long = "sk", env = "SKYWIRE_VPN_SK", hide_env_values = true, value_name = "HEX")]
+    #[arg(
+        long = "sk",
+        env = "SKYWIRE_VPN_SK",
+        hide_env_values = true,
+        value_name = "HEX"
+    )]
     pub sk: Option<SecKey>,
     /// dmsg discovery URL.
     #[arg(long = "disc", visible_alias = "dmsg-disc", default_value = DEFAULT_DISCOVERY, value_name = "URL")]
@@ -48,7 +53,12 @@ pub struct ServerArgs {
     #[command(flatten)]
     pub dmsg: DmsgOpts,
     /// Passcode clients must send (empty: anyone).
-    #[arg(long, default_value = "", env = "SKYWIRE_VPN_PASSCODE", hide_env_values = true)]
+    #[arg(
+        long,
+        default_value = "",
+        env = "SKYWIRE_VPN_PASSCODE",
+        hide_env_values = true
+    )]
     pub passcode: String,
     /// Drop client traffic to private IPv4 ranges (`--secure=false` to allow).
     #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
@@ -73,7 +83,12 @@ pub struct ClientArgs {
     #[arg(long, default_value_t = skywire_vpn::proto::SERVER_PORT, value_name = "PORT")]
     pub srv_port: u16,
     /// Passcode for the server.
-    #[arg(long, default_value = "", env = "SKYWIRE_VPN_PASSCODE", hide_env_values = true)]
+    #[arg(
+        long,
+        default_value = "",
+        env = "SKYWIRE_VPN_PASSCODE",
+        hide_env_values = true
+    )]
     pub passcode: String,
     /// Block all traffic outside the tunnel while the client runs (also while reconnecting).
     #[arg(long)]
@@ -226,7 +241,10 @@ async fn server_async(args: ServerArgs) -> Result<()> {
 async fn resolve_v4(target: &str) -> Vec<Ipv4Addr> {
     let rest = target.split_once("://").map_or(target, |(_, r)| r);
     let hostport = rest.split('/').next().unwrap_or("");
-    let with_port = if hostport.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+    let with_port = if hostport
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
         hostport.to_string()
     } else {
         format!("{hostport}:80")

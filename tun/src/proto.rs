@@ -411,7 +411,11 @@ mod tests {
         wire.extend_from_slice(&[0x45, 0, 0, 20]);
         let (got, used) = decode_hello::<ClientHello>(&wire).unwrap().unwrap();
         assert_eq!((got, used), (h, n));
-        assert!(decode_hello::<ClientHello>(&wire[..n - 1]).unwrap().is_none());
+        assert!(
+            decode_hello::<ClientHello>(&wire[..n - 1])
+                .unwrap()
+                .is_none()
+        );
         let s: ServerHelloWire =
             decode_hello(br#"{"status":0,"tun_ip":"172.16.0.12","tun_gateway":"172.16.0.11"}"#)
                 .unwrap()

@@ -19,11 +19,11 @@ use skywire_dmsg::{Client, DmsgStream, Listener};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::VpnError;
 use crate::os::net::Net;
 use crate::os::{Change, Journal, OsError, files, nft};
 use crate::proto::{Allocator, ClientHello, SERVER_PORT, ServerHello, Status};
 use crate::session::{self, Counters};
-use crate::VpnError;
 
 /// nftables table of the server.
 pub const SERVER_TABLE: &str = "skywire_vpn_server";
@@ -278,8 +278,12 @@ async fn serve_client(id: u64, mut stream: DmsgStream, shared: &Shared) -> Resul
     let dev = match session::create_tun(&dev_name, block.server_ip(), block.client_ip()) {
         Ok(d) => Arc::new(d),
         Err(e) => {
-            let _ = session::write_hello(&mut stream, &refuse(Status::InternalError), cfg.hello_timeout)
-                .await;
+            let _ = session::write_hello(
+                &mut stream,
+                &refuse(Status::InternalError),
+                cfg.hello_timeout,
+            )
+            .await;
             return Err(e.into());
         }
     };

@@ -115,13 +115,17 @@ pub(crate) async fn pump(
             loop {
                 let n = dev.recv(&mut buf).await.map_err(io("reading the TUN"))?;
                 let mut total = n as u64;
-                wr.write_all(&buf[..n]).await.map_err(io("writing the stream"))?;
+                wr.write_all(&buf[..n])
+                    .await
+                    .map_err(io("writing the stream"))?;
                 // Drain what is already queued, then flush once.
                 for _ in 0..64 {
                     match dev.try_recv(&mut buf) {
                         Ok(n) => {
                             total += n as u64;
-                            wr.write_all(&buf[..n]).await.map_err(io("writing the stream"))?;
+                            wr.write_all(&buf[..n])
+                                .await
+                                .map_err(io("writing the stream"))?;
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                         Err(e) => return Err(io("reading the TUN")(e)),

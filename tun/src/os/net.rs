@@ -58,7 +58,12 @@ impl Net {
 
     /// Index of the link named `name`.
     pub async fn link_index(&self, name: &str) -> Result<Option<u32>, OsError> {
-        let mut s = self.handle.link().get().match_name(name.to_string()).execute();
+        let mut s = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute();
         match s.try_next().await {
             Ok(Some(m)) => Ok(Some(m.header.index)),
             Ok(None) => Ok(None),
@@ -115,7 +120,11 @@ impl Net {
             .destination_prefix(ip, 32)
             .build();
         let mut s = self.handle.route().get(msg).execute();
-        match s.try_next().await.map_err(nl(format!("route lookup {ip}")))? {
+        match s
+            .try_next()
+            .await
+            .map_err(nl(format!("route lookup {ip}")))?
+        {
             Some(m) => self.info(&m).await,
             None => Err(OsError::NoDefaultRoute(format!(" to {ip}"))),
         }

@@ -76,7 +76,9 @@ pub async fn table_exists(family: &str, name: &str) -> bool {
 /// (forwarded and to the server itself).
 pub fn server_table(tun_prefix: &str, exit_ifc: &str, secure: bool) -> String {
     let mut s = String::new();
-    s.push_str("  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n");
+    s.push_str(
+        "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n",
+    );
     s.push_str(&format!(
         "    iifname \"{tun_prefix}*\" oifname \"{exit_ifc}\" masquerade\n  }}\n"
     ));
@@ -105,8 +107,10 @@ pub fn server_table(tun_prefix: &str, exit_ifc: &str, secure: bool) -> String {
 /// (relays, discovery), which holds while the tunnel is down between reconnects.
 pub fn client_table(tun: &str, direct: &[Ipv4Addr], block_ipv6: bool, killswitch: bool) -> String {
     let mut s = String::new();
-    for (chain, hook, dev) in [("output", "output", "oifname"), ("forward", "forward", "oifname")]
-    {
+    for (chain, hook, dev) in [
+        ("output", "output", "oifname"),
+        ("forward", "forward", "oifname"),
+    ] {
         s.push_str(&format!(
             "  chain {chain} {{\n    type filter hook {hook} priority filter; policy accept;\n"
         ));
