@@ -16,6 +16,7 @@ mod skynet;
 mod skysocks;
 mod testnet;
 mod util;
+mod vpn;
 
 use std::process::ExitCode;
 
@@ -64,6 +65,10 @@ enum AppCommand {
     Skysocks(skysocks::ServerArgs),
     /// Local SOCKS5 port (and `--http` CONNECT proxy) through a skysocks server (`--srv`).
     SkysocksClient(skysocks::ClientArgs),
+    /// VPN exit (dmsg port 44): per-client TUN, NAT to the exit interface, `--secure`.
+    VpnServer(vpn::ServerArgs),
+    /// VPN client: all IPv4 through the server `--srv <pk>`, IPv6 blocked, `--killswitch`.
+    VpnClient(vpn::ClientArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -204,6 +209,18 @@ fn main() -> ExitCode {
                 AppPtyCommand::Exec(args) => app_pty::run(args),
                 AppPtyCommand::Http(args) => app_pty_http::run(args),
             }
+        }
+        Command::App {
+            command: AppCommand::VpnServer(args),
+        } => {
+            init_tracing("info");
+            vpn::run_server(args)
+        }
+        Command::App {
+            command: AppCommand::VpnClient(args),
+        } => {
+            init_tracing("info");
+            vpn::run_client(args)
         }
         Command::Dmsg { command } => match command {
             // The server takes its log level from its config file.
