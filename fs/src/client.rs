@@ -383,24 +383,45 @@ impl SftpClient {
         .await
     }
 
-    /// All entries of a directory (`OPENDIR`, `READDIR` until EOF, `CLOSE`).
+    /// All entries of a directory: `OPENDIR`, then `READDIR`s pipelined 8 at a time (a server
+    /// answers requests on one handle in order, so they return successive batches) until EOF,
+    /// then a `CLOSE` that is not waited for.
     pub async fn read_dir(&self, path: &[u8]) -> Result<Vec<NameEntry>, SftpError> {
+        const AHEAD: usize = 8;
         let p = path.to_vec();
         let handle = expect_handle(self.call(|id| Request::Opendir { id, path: p }).await?)?;
         let mut all = Vec::new();
-        let res = loop {
-            let h = handle.clone();
-            match self.call(|id| Request::Readdir { id, handle: h }).await {
-                Ok(Response::Name { entries, .. }) => all.extend(entries),
-                Ok(other) => match expect_ok(other) {
-                    Err(e) if e.is_eof() => break Ok(()),
-                    Err(e) => break Err(e),
-                    Ok(()) => break Ok(()),
-                },
-                Err(e) => break Err(e),
+        let res = 'outer: loop {
+            let mut batch = Vec::with_capacity(AHEAD);
+            for _ in 0..AHEAD {
+                let h = handle.clone();
+                match self.submit(|id| Request::Readdir { id, handle: h }) {
+                    Ok(p) => batch.push(p),
+                    Err(e) => break 'outer Err(e),
+                }
+            }
+            let mut done = None;
+            for p in batch {
+                let r = p.await.map_err(|_| SftpError::Closed);
+                if done.is_some() {
+                    continue;
+                }
+                match r {
+                    Ok(Response::Name { entries, .. }) => all.extend(entries),
+                    Ok(other) => match expect_ok(other) {
+                        Err(e) if e.is_eof() => done = Some(Ok(())),
+                        Err(e) => done = Some(Err(e)),
+                        Ok(()) => done = Some(Ok(())),
+                    },
+                    Err(e) => done = Some(Err(e)),
+                }
+            }
+            if let Some(d) = done {
+                break d;
             }
         };
-        let _ = self.close_handle(&handle).await;
+        let h = handle;
+        let _ = self.submit(|id| Request::Close { id, handle: h });
         res.map(|()| all)
     }
 

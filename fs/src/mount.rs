@@ -844,16 +844,14 @@ impl Filesystem for SftpFs {
             return reply.error(Errno::EBADF);
         };
         let fh = fh.0;
+        // The kernel ignores release errors (close(2) reported flush's); answer at once and close
+        // the remote handle in the background once its writes are answered.
+        reply.ok();
         self.spawn(|s| async move {
             f.drain(s.cfg.write_window).await;
-            let closed = s.c.close_handle(&f.handle).await;
             lock(&s.files).remove(&fh);
-            if let Some(e) = f.take_error() {
-                return reply.error(Errno::from_i32(e));
-            }
-            match closed {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(&e)),
+            if let Err(e) = s.c.close_handle(&f.handle).await {
+                tracing::debug!(error = %e, "closing a remote handle");
             }
         });
     }
@@ -1086,6 +1084,15 @@ pub async fn mount(
         .stat(&root)
         .await
         .map_err(|e| MountError::RemoteRoot(String::from_utf8_lossy(&root).into(), e))?;
+    if root_attr.perm.is_some_and(|m| m & 0o170000 != 0o040000) {
+        return Err(MountError::RemoteRoot(
+            String::from_utf8_lossy(&root).into(),
+            SftpError::Status {
+                code: crate::sftp::status::FAILURE,
+                message: "not a directory (os error 20)".into(),
+            },
+        ));
+    }
     cfg.remote_root = root.clone();
     let mut options = vec![
         MountOption::FSName(cfg.fs_name.clone()),
@@ -1125,7 +1132,6 @@ pub async fn mount(
         dirs: Mutex::new(HashMap::new()),
         next_fh: AtomicU64::new(1),
     });
-    let _ = root_attr;
     let fs = SftpFs {
         s: shared,
         rt: Handle::current(),
