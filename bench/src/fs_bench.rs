@@ -54,7 +54,10 @@ fn skywire_bin() -> Result<PathBuf> {
 fn is_mounted(dir: &Path) -> bool {
     let want = dir.to_string_lossy().into_owned();
     std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|i| i.lines().any(|l| l.split(' ').nth(4) == Some(want.as_str())))
+        .map(|i| {
+            i.lines()
+                .any(|l| l.split(' ').nth(4) == Some(want.as_str()))
+        })
         .unwrap_or(false)
 }
 
@@ -128,7 +131,9 @@ impl Netns {
 }
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["link", "del", &self.veth]).status();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.veth])
+            .status();
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();
@@ -210,7 +215,13 @@ fn start_servers(bin: &Path, dir: &Path, ns: Option<&Netns>, ip: &str) -> Result
     let mut host = Kid(in_ns(ns, bin.to_str().context("binary path")?)
         .args(["dmsg", "pty", "host", "-c"])
         .arg(&conf)
-        .args(["--no-dmsg", "--tcplisten", &format!("{ip}:{port}"), "--wl", &client_pk])
+        .args([
+            "--no-dmsg",
+            "--tcplisten",
+            &format!("{ip}:{port}"),
+            "--wl",
+            &client_pk,
+        ])
         .args(["--cliaddr"])
         .arg(p("pty.sock"))
         .stdin(Stdio::null())
@@ -321,7 +332,10 @@ fn workloads(mnt: &Path, remote: &Path, tarball: &Path, z: &Sizes) -> Result<Vec
         f.sync_all()?;
         Ok(())
     })?;
-    rows.push((format!("seq write {} MiB (MB/s)", z.seq_mib), z.seq_mib as f64 * 1.048576 / t));
+    rows.push((
+        format!("seq write {} MiB (MB/s)", z.seq_mib),
+        z.seq_mib as f64 * 1.048576 / t,
+    ));
     drop_caches();
     let t = timed(|| {
         let mut f = std::fs::File::open(&big)?;
@@ -339,7 +353,10 @@ fn workloads(mnt: &Path, remote: &Path, tarball: &Path, z: &Sizes) -> Result<Vec
         }
         Ok(())
     })?;
-    rows.push((format!("seq read {} MiB (MB/s)", z.seq_mib), z.seq_mib as f64 * 1.048576 / t));
+    rows.push((
+        format!("seq read {} MiB (MB/s)", z.seq_mib),
+        z.seq_mib as f64 * 1.048576 / t,
+    ));
     std::fs::remove_file(&big)?;
     let small = mnt.join("small");
     let kib = vec![7u8; 1024];
@@ -365,11 +382,16 @@ fn workloads(mnt: &Path, remote: &Path, tarball: &Path, z: &Sizes) -> Result<Vec
     // ls -lR of a tree unpacked on the host side (new to the client).
     let fresh = remote.join("lsr");
     std::fs::create_dir(&fresh)?;
-    sh(Command::new("tar").arg("xf").arg(tarball).arg("-C").arg(&fresh))?;
+    sh(Command::new("tar")
+        .arg("xf")
+        .arg(tarball)
+        .arg("-C")
+        .arg(&fresh))?;
     let t = timed(|| {
-        sh(Command::new("sh")
-            .arg("-c")
-            .arg(format!("ls -lR '{}' > /dev/null", mnt.join("lsr").display())))
+        sh(Command::new("sh").arg("-c").arg(format!(
+            "ls -lR '{}' > /dev/null",
+            mnt.join("lsr").display()
+        )))
     })?;
     rows.push(("ls -lR source tree (s)".into(), t));
     let t = timed(|| {
@@ -384,7 +406,13 @@ fn workloads(mnt: &Path, remote: &Path, tarball: &Path, z: &Sizes) -> Result<Vec
     Ok(rows)
 }
 
-fn run_case(bin: &Path, work: &Path, tarball: &Path, ns: Option<&Netns>, z: &Sizes) -> Result<Vec<(String, f64, f64)>> {
+fn run_case(
+    bin: &Path,
+    work: &Path,
+    tarball: &Path,
+    ns: Option<&Netns>,
+    z: &Sizes,
+) -> Result<Vec<(String, f64, f64)>> {
     let ip = ns.map_or("127.0.0.1".to_owned(), |n| n.host_ip.clone());
     let servers = start_servers(bin, work, ns, &ip)?;
     let mut results: Vec<Vec<(String, f64)>> = Vec::new();
@@ -430,7 +458,9 @@ fn main() -> Result<()> {
     let work = tempfile::Builder::new().prefix("fs-bench").tempdir()?;
     // The source tree: this repository's tracked files (git archive), else /usr/share/doc.
     let tarball = work.path().join("src.tar");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("root")?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("root")?;
     let git = Command::new("git")
         .arg("-C")
         .arg(root)

@@ -42,7 +42,7 @@ const DAEMON_START: Duration = Duration::from_secs(60);
 pub enum FsCommand {
     /// Mount a host's filesystem: `<pk>@<ip>[:<port>]` (direct TCP) or `<pk> --standalone`
     /// (dmsg).
-    Mount(MountArgs),
+    Mount(Box<MountArgs>),
     /// Unmount a mount point (umount(2) as root, else `fusermount3 -u`).
     Umount(UmountArgs),
     /// Serve sftp on stdin/stdout (for `sftp -D`).
@@ -149,7 +149,7 @@ pub fn run(cmd: FsCommand) -> Result<()> {
             if a.daemon {
                 return daemonize(&a.dir);
             }
-            crate::util::block_on(mount(a))?
+            crate::util::block_on(mount(*a))?
         }
         FsCommand::Umount(a) => umount(&a.dir),
         FsCommand::SftpServer => crate::util::block_on(async {
@@ -197,14 +197,15 @@ fn daemonize(dir: &Path) -> Result<()> {
             return Ok(());
         }
         if let Some(status) = child.try_wait().context("watching the background mount")? {
-            bail!(
-                "the background mount exited with {status} (run without -d to see why)"
-            );
+            bail!("the background mount exited with {status} (run without -d to see why)");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     let _ = child.kill();
-    bail!("the mount at {} did not come up within {DAEMON_START:?}", dir.display())
+    bail!(
+        "the mount at {} did not come up within {DAEMON_START:?}",
+        dir.display()
+    )
 }
 
 /// How the sftp stream is reached and what keeps it alive.
@@ -322,7 +323,10 @@ async fn mount(a: MountArgs) -> Result<()> {
         }
     }
     if reason == Some("lost the connection to the host") {
-        bail!("lost the connection to the host; {} unmounted", a.dir.display());
+        bail!(
+            "lost the connection to the host; {} unmounted",
+            a.dir.display()
+        );
     }
     Ok(())
 }

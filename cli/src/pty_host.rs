@@ -377,8 +377,7 @@ struct Plan {
 }
 
 async fn make_host(plan: &Plan) -> Result<PtyHost> {
-    let host =
-        PtyHost::new(
+    let host = PtyHost::new(
         PtyHostConfig::new(plan.sk.clone())
             .with_whitelist(plan.whitelist.clone())
             .with_sftp(crate::pty_fs::host_sftp()),

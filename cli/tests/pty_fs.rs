@@ -163,7 +163,9 @@ fn daemon_mount_detaches_and_lost_connection_unmounts() {
     assert_eq!(fs::read(s.remote.join("x")).unwrap(), b"daemon");
     // The host goes away: the detached mount notices and unmounts itself.
     s.host.proc.terminate();
-    wait_until("the mount to go away after the host died", || !is_mounted(&s.mnt));
+    wait_until("the mount to go away after the host died", || {
+        !is_mounted(&s.mnt)
+    });
 }
 
 #[test]
@@ -204,7 +206,10 @@ fn unauthorized_key_cannot_mount() {
         STOP,
     );
     assert!(!out.status.success());
-    assert!(common::text(&out.stderr).contains("--standalone"), "{out:?}");
+    assert!(
+        common::text(&out.stderr).contains("--standalone"),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -224,7 +229,12 @@ fn openssh_sftp_client_against_our_server() {
         .spawn()
         .expect("OpenSSH sftp (Debian openssh-client)");
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(batch.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(batch.as_bytes())
+        .unwrap();
     let deadline = Instant::now() + STOP;
     while child.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "sftp did not finish");
@@ -234,11 +244,18 @@ fn openssh_sftp_client_against_our_server() {
     assert!(out.status.success(), "{out:?}");
     assert!(common::text(&out.stdout).contains("link"), "{out:?}");
     assert_eq!(fs::read(dir.join("got.txt")).unwrap(), b"hello from rust");
-    assert_eq!(fs::read_link(dir.join("link")).unwrap(), Path::new("hello.txt"));
+    assert_eq!(
+        fs::read_link(dir.join("link")).unwrap(),
+        Path::new("hello.txt")
+    );
     assert!(!dir.join("sub").exists());
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
-        fs::metadata(dir.join("hello.txt")).unwrap().permissions().mode() & 0o777,
+        fs::metadata(dir.join("hello.txt"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
         0o600
     );
 }
@@ -273,7 +290,10 @@ fn our_mount_against_openssh_sftp_server() {
     assert_eq!(fs::read(mnt.join("seed")).unwrap(), b"seed");
     let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
     fs::write(mnt.join("big"), &data).unwrap();
-    assert_eq!(fs::metadata(mnt.join("big")).unwrap().len(), data.len() as u64);
+    assert_eq!(
+        fs::metadata(mnt.join("big")).unwrap().len(),
+        data.len() as u64
+    );
     assert!(fs::read(remote.join("big")).unwrap() == data);
     assert!(fs::read(mnt.join("big")).unwrap() == data);
     fs::create_dir(mnt.join("d")).unwrap();

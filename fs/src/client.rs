@@ -71,7 +71,10 @@ impl SftpError {
 fn os_errno(msg: &str) -> Option<i32> {
     let rest = msg.strip_suffix(')')?;
     let i = rest.rfind("(os error ")?;
-    rest[i + "(os error ".len()..].parse().ok().filter(|n| *n > 0)
+    rest[i + "(os error ".len()..]
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
 }
 
 type Waiters = Mutex<HashMap<u32, oneshot::Sender<Response>>>;
@@ -130,7 +133,11 @@ impl SftpClient {
                 version,
                 extensions,
             }) if version >= 3 => extensions,
-            Ok(other) => return Err(SftpError::Protocol(format!("expected VERSION 3: {other:?}"))),
+            Ok(other) => {
+                return Err(SftpError::Protocol(format!(
+                    "expected VERSION 3: {other:?}"
+                )));
+            }
             Err(e) => return Err(SftpError::Protocol(e.to_string())),
         };
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();

@@ -146,12 +146,15 @@ impl OpenFile {
     }
 }
 
+/// A directory listing held between opendir and releasedir: names with attributes.
+type DirList = Vec<(Vec<u8>, FileAttr)>;
+
 struct Shared {
     c: SftpClient,
     cfg: MountConfig,
     inodes: Mutex<Inodes>,
     files: Mutex<HashMap<u64, Arc<OpenFile>>>,
-    dirs: Mutex<HashMap<u64, Arc<Vec<(Vec<u8>, FileAttr)>>>>,
+    dirs: Mutex<HashMap<u64, Arc<DirList>>>,
     next_fh: AtomicU64,
 }
 
@@ -588,11 +591,15 @@ impl Filesystem for SftpFs {
         if self.s.cfg.read_only {
             return reply.error(Errno::EROFS);
         }
-        if flags.contains(RenameFlags::RENAME_EXCHANGE) || flags.contains(RenameFlags::RENAME_WHITEOUT)
+        if flags.contains(RenameFlags::RENAME_EXCHANGE)
+            || flags.contains(RenameFlags::RENAME_WHITEOUT)
         {
             return reply.error(Errno::EINVAL);
         }
-        let (old, new) = match (self.s.child(parent.0, name), self.s.child(newparent.0, newname)) {
+        let (old, new) = match (
+            self.s.child(parent.0, name),
+            self.s.child(newparent.0, newname),
+        ) {
             (Ok(a), Ok(b)) => (a, b),
             _ => return reply.error(Errno::ENOENT),
         };
@@ -700,7 +707,13 @@ impl Filesystem for SftpFs {
                 Ok(a) => {
                     let fa = s.remember(&path, &a);
                     let fh = s.add_file(fa.ino.0, handle);
-                    reply.created(&s.ttl(), &fa, Generation(0), FileHandle(fh), FopenFlags::empty())
+                    reply.created(
+                        &s.ttl(),
+                        &fa,
+                        Generation(0),
+                        FileHandle(fh),
+                        FopenFlags::empty(),
+                    )
                 }
                 Err(e) => {
                     let _ = s.c.close_handle(&handle).await;
@@ -727,7 +740,11 @@ impl Filesystem for SftpFs {
         };
         self.spawn(|s| async move {
             s.drain_ino(ino).await;
-            match s.c.read_range(&f.handle, offset, size as usize, s.cfg.chunk).await {
+            match s
+                .c
+                .read_range(&f.handle, offset, size as usize, s.cfg.chunk)
+                .await
+            {
                 Ok(d) => reply.data(&d),
                 Err(e) => reply.error(errno(&e)),
             }
@@ -943,7 +960,14 @@ impl Filesystem for SftpFs {
         reply.ok();
     }
 
-    fn getxattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, _size: u32, reply: ReplyXattr) {
+    fn getxattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _name: &OsStr,
+        _size: u32,
+        reply: ReplyXattr,
+    ) {
         // SFTP v3 has no extended attributes; ENOSYS makes the kernel stop asking.
         reply.error(Errno::ENOSYS);
     }

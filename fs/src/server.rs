@@ -403,9 +403,7 @@ fn handle_request(open: &mut Open, req: Request) -> io::Result<Response> {
             f.sync_all()?;
             Ok(ok(id))
         }
-        (Open::File(f), Request::Extended { id, name, .. })
-            if name == ext::FSTATVFS.as_bytes() =>
-        {
+        (Open::File(f), Request::Extended { id, name, .. }) if name == ext::FSTATVFS.as_bytes() => {
             let s = nix::sys::statvfs::fstatvfs(&*f).map_err(io::Error::from)?;
             Ok(statvfs_reply(id, &s))
         }
@@ -577,12 +575,18 @@ fn path_request(
             let bad = || io::Error::new(io::ErrorKind::InvalidData, "malformed extended request");
             match name.as_slice() {
                 n if n == ext::POSIX_RENAME.as_bytes() => {
-                    let (a, b) = (r.string().map_err(|_| bad())?, r.string().map_err(|_| bad())?);
+                    let (a, b) = (
+                        r.string().map_err(|_| bad())?,
+                        r.string().map_err(|_| bad())?,
+                    );
                     fs::rename(path(&a), path(&b))?;
                     ok(id)
                 }
                 n if n == ext::HARDLINK.as_bytes() => {
-                    let (a, b) = (r.string().map_err(|_| bad())?, r.string().map_err(|_| bad())?);
+                    let (a, b) = (
+                        r.string().map_err(|_| bad())?,
+                        r.string().map_err(|_| bad())?,
+                    );
                     fs::hard_link(path(&a), path(&b))?;
                     ok(id)
                 }
@@ -594,11 +598,7 @@ fn path_request(
                 _ => Response::status(id, status::OP_UNSUPPORTED, "unsupported extension"),
             }
         }
-        other => Response::status(
-            other.id().unwrap_or(0),
-            status::FAILURE,
-            "invalid handle",
-        ),
+        other => Response::status(other.id().unwrap_or(0), status::FAILURE, "invalid handle"),
     };
     Ok(Some(resp))
 }

@@ -449,7 +449,7 @@ impl Attrs {
 }
 
 /// Wraps a body in its length prefix; `body` starts with the type byte.
-fn finish_frame(out: &mut Vec<u8>, start: usize) {
+fn finish_frame(out: &mut [u8], start: usize) {
     let len = (out.len() - start - 4) as u32;
     out[start..start + 4].copy_from_slice(&len.to_be_bytes());
 }
@@ -766,8 +766,16 @@ impl Response {
                 let id = r.u32()?;
                 let code = r.u32()?;
                 // Some old servers omit message and language.
-                let message = if r.0.is_empty() { Vec::new() } else { r.string()? };
-                let lang = if r.0.is_empty() { Vec::new() } else { r.string()? };
+                let message = if r.0.is_empty() {
+                    Vec::new()
+                } else {
+                    r.string()?
+                };
+                let lang = if r.0.is_empty() {
+                    Vec::new()
+                } else {
+                    r.string()?
+                };
                 Response::Status {
                     id,
                     code,
@@ -881,36 +889,85 @@ mod tests {
 
     fn request() -> impl Strategy<Value = Request> {
         prop_oneof![
-            (any::<u32>(), proptest::collection::vec((bytes(), bytes()), 0..3))
-                .prop_map(|(version, extensions)| Request::Init { version, extensions }),
+            (
+                any::<u32>(),
+                proptest::collection::vec((bytes(), bytes()), 0..3)
+            )
+                .prop_map(|(version, extensions)| Request::Init {
+                    version,
+                    extensions
+                }),
             (any::<u32>(), bytes(), any::<u32>(), attrs()).prop_map(|(id, path, pflags, attrs)| {
-                Request::Open { id, path, pflags, attrs }
+                Request::Open {
+                    id,
+                    path,
+                    pflags,
+                    attrs,
+                }
             }),
-            (any::<u32>(), bytes(), any::<u64>(), any::<u32>())
-                .prop_map(|(id, handle, offset, len)| Request::Read { id, handle, offset, len }),
-            (any::<u32>(), bytes(), any::<u64>(), bytes())
-                .prop_map(|(id, handle, offset, data)| Request::Write { id, handle, offset, data }),
-            (any::<u32>(), bytes(), attrs())
-                .prop_map(|(id, path, attrs)| Request::Setstat { id, path, attrs }),
-            (any::<u32>(), bytes(), attrs())
-                .prop_map(|(id, handle, attrs)| Request::Fsetstat { id, handle, attrs }),
+            (any::<u32>(), bytes(), any::<u64>(), any::<u32>()).prop_map(
+                |(id, handle, offset, len)| Request::Read {
+                    id,
+                    handle,
+                    offset,
+                    len
+                }
+            ),
+            (any::<u32>(), bytes(), any::<u64>(), bytes()).prop_map(
+                |(id, handle, offset, data)| Request::Write {
+                    id,
+                    handle,
+                    offset,
+                    data
+                }
+            ),
+            (any::<u32>(), bytes(), attrs()).prop_map(|(id, path, attrs)| Request::Setstat {
+                id,
+                path,
+                attrs
+            }),
+            (any::<u32>(), bytes(), attrs()).prop_map(|(id, handle, attrs)| Request::Fsetstat {
+                id,
+                handle,
+                attrs
+            }),
             (any::<u32>(), bytes()).prop_map(|(id, path)| Request::Lstat { id, path }),
             (any::<u32>(), bytes()).prop_map(|(id, path)| Request::Readlink { id, path }),
-            (any::<u32>(), bytes(), bytes())
-                .prop_map(|(id, old, new)| Request::Rename { id, old, new }),
-            (any::<u32>(), bytes(), bytes())
-                .prop_map(|(id, target, link)| Request::Symlink { id, target, link }),
-            (any::<u32>(), bytes(), bytes())
-                .prop_map(|(id, name, data)| Request::Extended { id, name, data }),
+            (any::<u32>(), bytes(), bytes()).prop_map(|(id, old, new)| Request::Rename {
+                id,
+                old,
+                new
+            }),
+            (any::<u32>(), bytes(), bytes()).prop_map(|(id, target, link)| Request::Symlink {
+                id,
+                target,
+                link
+            }),
+            (any::<u32>(), bytes(), bytes()).prop_map(|(id, name, data)| Request::Extended {
+                id,
+                name,
+                data
+            }),
         ]
     }
 
     fn response() -> impl Strategy<Value = Response> {
         prop_oneof![
-            (any::<u32>(), proptest::collection::vec((bytes(), bytes()), 0..3))
-                .prop_map(|(version, extensions)| Response::Version { version, extensions }),
+            (
+                any::<u32>(),
+                proptest::collection::vec((bytes(), bytes()), 0..3)
+            )
+                .prop_map(|(version, extensions)| Response::Version {
+                    version,
+                    extensions
+                }),
             (any::<u32>(), any::<u32>(), bytes(), bytes()).prop_map(|(id, code, message, lang)| {
-                Response::Status { id, code, message, lang }
+                Response::Status {
+                    id,
+                    code,
+                    message,
+                    lang,
+                }
             }),
             (any::<u32>(), bytes()).prop_map(|(id, handle)| Response::Handle { id, handle }),
             (any::<u32>(), bytes()).prop_map(|(id, data)| Response::Data { id, data }),

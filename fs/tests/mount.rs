@@ -91,14 +91,20 @@ fn every_operation_reaches_the_host() {
     assert_eq!(fs::read(m.join("a.txt")).unwrap(), b"hello");
     // append: size seen through the mount right after our own write (no stale size)
     {
-        let mut f = fs::OpenOptions::new().append(true).open(m.join("a.txt")).unwrap();
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(m.join("a.txt"))
+            .unwrap();
         f.write_all(b" world").unwrap();
         assert_eq!(fs::metadata(m.join("a.txt")).unwrap().len(), 11);
     }
     assert_eq!(fs::read(s.join("a.txt")).unwrap(), b"hello world");
     // overwrite in the middle
     {
-        let mut f = fs::OpenOptions::new().write(true).open(m.join("a.txt")).unwrap();
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .open(m.join("a.txt"))
+            .unwrap();
         f.seek(SeekFrom::Start(6)).unwrap();
         f.write_all(b"WORLD").unwrap();
     }
@@ -137,14 +143,20 @@ fn every_operation_reaches_the_host() {
         .unwrap()
         .set_times(fs::FileTimes::new().set_modified(t).set_accessed(t))
         .unwrap();
-    assert_eq!(fs::metadata(s.join("b.txt")).unwrap().mtime(), 1_000_000_000);
+    assert_eq!(
+        fs::metadata(s.join("b.txt")).unwrap().mtime(),
+        1_000_000_000
+    );
     let status = std::process::Command::new("touch")
         .args(["-m", "-d", "@1200000000"])
         .arg(m.join("b.txt"))
         .status()
         .unwrap();
     assert!(status.success());
-    assert_eq!(fs::metadata(s.join("b.txt")).unwrap().mtime(), 1_200_000_000);
+    assert_eq!(
+        fs::metadata(s.join("b.txt")).unwrap().mtime(),
+        1_200_000_000
+    );
     // mkdir / nested file / rename dir / rmdir / unlink
     fs::create_dir(m.join("d")).unwrap();
     assert!(s.join("d").is_dir());
@@ -172,7 +184,10 @@ fn every_operation_reaches_the_host() {
     let odd = OsStr::from_bytes(b"caf\xe9-\xff.bin");
     fs::write(m.join(odd), b"latin1").unwrap();
     assert_eq!(fs::read(s.join(odd)).unwrap(), b"latin1");
-    let names: Vec<_> = fs::read_dir(&m).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = fs::read_dir(&m)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert!(names.iter().any(|n| n == odd), "{names:?}");
     // a change on the host is seen after the cache timeout
     fs::write(s.join("host.txt"), b"from host").unwrap();
@@ -261,7 +276,11 @@ fn fsx_random_ops_match_a_local_dir() {
                 for b in &mut buf[..len] {
                     *b = r.next() as u8;
                 }
-                let mut f = fs::OpenOptions::new().create(true).append(true).open(&p).unwrap();
+                let mut f = fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&p)
+                    .unwrap();
                 f.write_all(&buf[..len]).unwrap();
                 format!("append {name} len={len}")
             } else if kind < 70 {
@@ -307,14 +326,27 @@ fn fsx_random_ops_match_a_local_dir() {
             want.as_ref().map(Vec::len),
             "op {op} ({desc}): size differs (seed {seed:#x})"
         );
-        assert!(got == want, "op {op} ({desc}): contents differ (seed {seed:#x})");
+        assert!(
+            got == want,
+            "op {op} ({desc}): contents differ (seed {seed:#x})"
+        );
         if let Some(w) = &want {
-            assert_eq!(fs::metadata(&pm).unwrap().len(), w.len() as u64, "op {op} ({desc}): stat size");
+            assert_eq!(
+                fs::metadata(&pm).unwrap().len(),
+                w.len() as u64,
+                "op {op} ({desc}): stat size"
+            );
         }
         if op % 1000 == 999 {
-            assert!(tree(&m) == tree(&l), "op {op}: trees differ (seed {seed:#x})");
+            assert!(
+                tree(&m) == tree(&l),
+                "op {op}: trees differ (seed {seed:#x})"
+            );
             // and the host's files really hold it
-            assert!(tree(&fx.src) == tree(&l), "op {op}: host tree differs (seed {seed:#x})");
+            assert!(
+                tree(&fx.src) == tree(&l),
+                "op {op}: host tree differs (seed {seed:#x})"
+            );
         }
     }
     fx.unmount();
@@ -357,6 +389,10 @@ fn large_file_checksum_round_trip() {
     };
     let want = h_in.finalize();
     assert_eq!(digest(&fx.src.join("big")), want, "host copy");
-    assert_eq!(digest(&fx.mnt.join("big")), want, "read back through the mount");
+    assert_eq!(
+        digest(&fx.mnt.join("big")),
+        want,
+        "read back through the mount"
+    );
     fx.unmount();
 }

@@ -28,7 +28,11 @@ impl SftpService for Echo {
     }
 }
 
-async fn request(host: &PtyHost, carrier: Carrier, remote: Option<skywire_cipher::PubKey>) -> Result<Vec<u8>, uri::UriError> {
+async fn request(
+    host: &PtyHost,
+    carrier: Carrier,
+    remote: Option<skywire_cipher::PubKey>,
+) -> Result<Vec<u8>, uri::UriError> {
     let (mut a, b) = tokio::io::duplex(1024);
     let h = host.clone();
     let task = tokio::spawn(async move { h.serve_stream(b, remote, carrier).await });
@@ -47,7 +51,9 @@ async fn sftp_is_served_through_the_hook_and_refused_without_it() {
         .with_whitelist(WhitelistStore::memory([client.pub_key()]));
     let with = PtyHost::new(cfg.clone().with_sftp(Arc::new(Echo)));
     for carrier in [Carrier::Control, Carrier::Tcp, Carrier::Dmsg] {
-        let got = request(&with, carrier, Some(client.pub_key())).await.unwrap();
+        let got = request(&with, carrier, Some(client.pub_key()))
+            .await
+            .unwrap();
         assert_eq!(got, b"PING", "{carrier:?}");
     }
     // Not whitelisted: refused on remote carriers even with the hook.
@@ -55,6 +61,8 @@ async fn sftp_is_served_through_the_hook_and_refused_without_it() {
     assert!(request(&with, Carrier::Dmsg, Some(stranger)).await.is_err());
     // No hook: 0x01.
     let without = PtyHost::new(cfg);
-    let err = request(&without, Carrier::Tcp, Some(client.pub_key())).await.unwrap_err();
+    let err = request(&without, Carrier::Tcp, Some(client.pub_key()))
+        .await
+        .unwrap_err();
     assert!(matches!(err, uri::UriError::Rejected(_)), "{err:?}");
 }
