@@ -10,6 +10,7 @@ mod dmsg_disc;
 mod dmsg_http;
 mod dmsg_server;
 mod pty_client;
+mod pty_fs;
 mod pty_host;
 mod resolver;
 mod skynet;
@@ -121,6 +122,11 @@ enum CliPtyCommand {
     Shell(pty_client::ShellArgs),
     /// Interactive shell on a host by public key (dmsg, `--via` TCP, or `--cliaddr` proxy).
     Start(pty_client::StartArgs),
+    /// Mount a host's filesystem through FUSE over sftp (`fs mount`, `fs umount`).
+    Fs {
+        #[command(subcommand)]
+        command: pty_fs::FsCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,12 +167,14 @@ fn main() -> ExitCode {
         Command::Cli {
             command: CliCommand::Pty { command },
         } => {
-            init_tracing("warn");
+            // fuser warns about the unmount it retries after we already unmounted.
+            init_tracing("warn,fuser=error");
             match command {
                 CliPtyCommand::Host(args) => pty_host::run_cli_host(args),
                 CliPtyCommand::Exec(a) => pty_client::run(pty_client::PtyCommand::Exec(a)),
                 CliPtyCommand::Shell(a) => pty_client::run(pty_client::PtyCommand::Shell(a)),
                 CliPtyCommand::Start(a) => pty_client::run(pty_client::PtyCommand::Start(a)),
+                CliPtyCommand::Fs { command } => pty_fs::run(command),
             }
         }
         Command::Cli {

@@ -294,7 +294,7 @@ fn resolve_target(
 }
 
 /// The client key (module doc for the order).
-fn identity(id: &Identity) -> Result<SecKey> {
+pub(crate) fn identity(id: &Identity) -> Result<SecKey> {
     if let Some(sk) = &id.sk {
         return Ok(sk.clone());
     }

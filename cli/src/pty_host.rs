@@ -377,8 +377,11 @@ struct Plan {
 }
 
 async fn make_host(plan: &Plan) -> Result<PtyHost> {
-    let host =
-        PtyHost::new(PtyHostConfig::new(plan.sk.clone()).with_whitelist(plan.whitelist.clone()));
+    let host = PtyHost::new(
+        PtyHostConfig::new(plan.sk.clone())
+            .with_whitelist(plan.whitelist.clone())
+            .with_sftp(crate::pty_fs::host_sftp()),
+    );
     if !plan.add.is_empty() {
         let out = plan
             .whitelist

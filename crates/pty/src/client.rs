@@ -9,6 +9,9 @@
 //! [`set_size`](PtyClient::set_size) / [`stop`](PtyClient::stop). Calls may run concurrently on
 //! one client (a pending `read` does not block `write`).
 //!
+//! [`open_stream`] returns the raw stream of a non-RPC subsystem (`dmsgpty/sftp`) after the
+//! host's `0x00`.
+//!
 //! [`Target`] parses the addresses the CLI accepts: `tcp://<pk>@<host>:<port>`,
 //! `<pk>@<host>[:<port>]`, `dmsg://<pk>[:<port>]`, `<pk>` and `unix://<path>`.
 
@@ -21,6 +24,7 @@ use skywire_cipher::{PubKey, SecKey};
 use skywire_noise::{NoiseError, NoiseStream};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use crate::host::BoxedStream;
 use crate::rpc::{RpcClient, RpcError};
 use crate::types::{self, CommandExecReq, CommandExecResult, CommandReq, WinSize};
 use crate::uri::{self, PTY_URI, UriError};
@@ -204,6 +208,106 @@ pub enum ClientError {
     NoDmsgClient(String),
 }
 
+/// Opens a stream to `target` (identity `sk` on TCP; a dmsg target needs `dmsg`) and sends the
+/// request for `uri_path` (e.g. [`uri::SFTP_URI`]); returns the raw stream after the host's
+/// `0x00`, for subsystems that are not RPC (`dmsgpty/sftp`).
+pub async fn open_stream(
+    target: &Target,
+    sk: &SecKey,
+    dmsg: Option<&skywire_dmsg::Client>,
+    uri_path: &str,
+) -> Result<BoxedStream, ClientError> {
+    let name = target.to_string();
+    let (mut io, own_pk): (BoxedStream, Option<PubKey>) = match target {
+        Target::Tcp { pk, addr } => (
+            Box::new(dial_tcp(addr, *pk, sk, &name).await?),
+            Some(sk.pub_key()),
+        ),
+        Target::Dmsg { pk, port } => {
+            let Some(c) = dmsg else {
+                return Err(ClientError::NoDmsgClient(name));
+            };
+            let stream = c
+                .dial(skywire_dmsg::Addr::new(*pk, *port))
+                .await
+                .map_err(|source| ClientError::Dmsg {
+                    target: name.clone(),
+                    source,
+                })?;
+            (Box::new(stream), None)
+        }
+        Target::Unix(path) => {
+            let s = tokio::net::UnixStream::connect(path)
+                .await
+                .map_err(|source| ClientError::Connect {
+                    target: name.clone(),
+                    source,
+                })?;
+            (Box::new(s), None)
+        }
+    };
+    send_request(&mut io, uri_path, name, own_pk).await?;
+    Ok(io)
+}
+
+/// TCP dial plus noise XK as initiator towards `host_pk`.
+async fn dial_tcp(
+    addr: &str,
+    host_pk: PubKey,
+    sk: &SecKey,
+    target: &str,
+) -> Result<NoiseStream<tokio::net::TcpStream>, ClientError> {
+    let tcp =
+        match tokio::time::timeout(TCP_DIAL_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(t)) => t,
+            Ok(Err(source)) => {
+                return Err(ClientError::Connect {
+                    target: target.to_owned(),
+                    source,
+                });
+            }
+            Err(_) => return Err(ClientError::ConnectTimeout(target.to_owned())),
+        };
+    let _ = tcp.set_nodelay(true);
+    NoiseStream::xk_initiator(tcp, sk, host_pk, HANDSHAKE_TIMEOUT)
+        .await
+        .map_err(|source| ClientError::Handshake {
+            target: target.to_owned(),
+            source,
+        })
+}
+
+/// Sends the request for `uri_path` and maps a refusal to [`ClientError::Refused`] with a hint.
+async fn send_request<IO>(
+    io: &mut IO,
+    uri_path: &str,
+    target: String,
+    own_pk: Option<PubKey>,
+) -> Result<(), ClientError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    if let Err(source) = uri::request_uri(io, uri_path).await {
+        let who = own_pk.map_or_else(|| "this client".to_owned(), |pk| format!("key {pk}"));
+        let hint = match &source {
+            // Over noise the closing host may surface as a reset/decrypt I/O error.
+            UriError::ClosedWithoutResponse | UriError::Io(_) => format!(
+                "the host closed the connection without answering: {who} is probably not in its whitelist"
+            ),
+            UriError::Rejected(_) => format!(
+                "request rejected by remote dmsgpty-host ({who} not whitelisted, or the host does not serve {uri_path})"
+            ),
+            _ => "the pty request failed".to_owned(),
+        };
+        return Err(ClientError::Refused {
+            target,
+            hint,
+            source,
+        });
+    }
+    Ok(())
+}
+
 /// A `pty` RPC client on one host stream.
 #[derive(Debug)]
 pub struct PtyClient {
@@ -237,20 +341,7 @@ impl PtyClient {
         sk: &SecKey,
     ) -> Result<PtyClient, ClientError> {
         let target = format!("tcp://{host_pk}@{addr}");
-        let tcp = match tokio::time::timeout(TCP_DIAL_TIMEOUT, tokio::net::TcpStream::connect(addr))
-            .await
-        {
-            Ok(Ok(t)) => t,
-            Ok(Err(source)) => return Err(ClientError::Connect { target, source }),
-            Err(_) => return Err(ClientError::ConnectTimeout(target)),
-        };
-        let _ = tcp.set_nodelay(true);
-        let ns = NoiseStream::xk_initiator(tcp, sk, host_pk, HANDSHAKE_TIMEOUT)
-            .await
-            .map_err(|source| ClientError::Handshake {
-                target: target.clone(),
-                source,
-            })?;
+        let ns = dial_tcp(addr, host_pk, sk, &target).await?;
         PtyClient::over(ns, target, Some(sk.pub_key())).await
     }
 
@@ -323,24 +414,7 @@ impl PtyClient {
     where
         IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        if let Err(source) = uri::request_uri(&mut io, uri_path).await {
-            let who = own_pk.map_or_else(|| "this client".to_owned(), |pk| format!("key {pk}"));
-            let hint = match &source {
-                // Over noise the closing host may surface as a reset/decrypt I/O error.
-                UriError::ClosedWithoutResponse | UriError::Io(_) => format!(
-                    "the host closed the connection without answering: {who} is probably not in its whitelist"
-                ),
-                UriError::Rejected(_) => format!(
-                    "request rejected by remote dmsgpty-host ({who} not whitelisted, or the host does not serve {uri_path})"
-                ),
-                _ => "the pty request failed".to_owned(),
-            };
-            return Err(ClientError::Refused {
-                target,
-                hint,
-                source,
-            });
-        }
+        send_request(&mut io, uri_path, target.clone(), own_pk).await?;
         Ok(PtyClient {
             rpc: RpcClient::new(io),
             target,

@@ -29,10 +29,13 @@ pub mod types;
 pub mod uri;
 pub mod whitelist;
 
-pub use client::{ClientError, PtyClient, Target};
+pub use client::{ClientError, PtyClient, Target, open_stream};
 pub use config::{ConfigError, HostConfig, VisorPtyConfig};
 pub use gateway::{PtyGateway, pty_router};
-pub use host::{Carrier, HostError, HostHandle, PtyHost, PtyHostConfig, WhitelistStore};
+pub use host::{
+    BoxedStream, Carrier, HostError, HostHandle, PtyHost, PtyHostConfig, RawStream, SftpService,
+    WhitelistStore,
+};
 pub use rpc::{
     Router, RpcClient, RpcClientCodec, RpcError, RpcServer, RpcServerCodec, ServiceError,
 };

@@ -211,6 +211,13 @@ pub const CONTROL_ENDPOINTS: &[EndpointKind] = &[
 ];
 /// Endpoints served on remote carriers (dmsg, noise-XK TCP, skynet), after the whitelist check.
 pub const REMOTE_ENDPOINTS: &[EndpointKind] = &[EndpointKind::Pty, EndpointKind::Sftp];
+/// Control-socket endpoints of a host that also serves sftp (`PtyHostConfig::sftp`).
+pub const CONTROL_ENDPOINTS_SFTP: &[EndpointKind] = &[
+    EndpointKind::Pty,
+    EndpointKind::Whitelist,
+    EndpointKind::Proxy,
+    EndpointKind::Sftp,
+];
 /// Remote endpoints of a G1/G2 host (no sftp): what older peers serve.
 pub const REMOTE_ENDPOINTS_G1: &[EndpointKind] = &[EndpointKind::Pty];
 

@@ -7,12 +7,16 @@
 //! (dmsg port, noise-XK TCP, unix control socket) with their shutdown handle are in
 //! [`listeners`].
 //!
-//! Not served yet: `dmsgpty/sftp` (answered with `0x01`, which Go clients report as an older
-//! host).
+//! `dmsgpty/sftp` is served on every carrier (dmsg, TCP, control socket) when the config carries
+//! an [`SftpService`] (the CLI plugs in `skywire-fs`'s server; this crate does not depend on it):
+//! after the whitelist gate and `0x00` the raw stream is handed to the service. Without one the
+//! request is answered with `0x01`, which Go clients report as an older host.
 
 pub mod listeners;
 pub mod proxy;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -90,11 +94,18 @@ pub enum Carrier {
 }
 
 impl Carrier {
-    /// The endpoints this host serves on the carrier.
+    /// The endpoints a host without sftp serves on the carrier.
     pub fn endpoints(self) -> &'static [EndpointKind] {
-        match self {
-            Carrier::Control => uri::CONTROL_ENDPOINTS,
-            Carrier::Dmsg | Carrier::Tcp => uri::REMOTE_ENDPOINTS_G1,
+        self.endpoints_with(false)
+    }
+
+    /// The endpoints served on the carrier, with or without `dmsgpty/sftp`.
+    pub fn endpoints_with(self, sftp: bool) -> &'static [EndpointKind] {
+        match (self, sftp) {
+            (Carrier::Control, false) => uri::CONTROL_ENDPOINTS,
+            (Carrier::Control, true) => uri::CONTROL_ENDPOINTS_SFTP,
+            (Carrier::Dmsg | Carrier::Tcp, false) => uri::REMOTE_ENDPOINTS_G1,
+            (Carrier::Dmsg | Carrier::Tcp, true) => uri::REMOTE_ENDPOINTS,
         }
     }
 
@@ -169,6 +180,25 @@ async fn blocking<T: Send + 'static>(
         })
 }
 
+/// A byte stream handed to a raw-stream subsystem (`dmsgpty/sftp`).
+pub trait RawStream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> RawStream for T {}
+
+/// A boxed [`RawStream`].
+pub type BoxedStream = Box<dyn RawStream>;
+
+/// The `dmsgpty/sftp` subsystem: serves raw SFTP on an accepted stream (after the whitelist
+/// gate and the `0x00` status) until the client closes it. `remote` is the carrier-authenticated
+/// peer key (`None` on the control socket).
+pub trait SftpService: Send + Sync + std::fmt::Debug + 'static {
+    /// Serves one stream to its end.
+    fn serve(
+        &self,
+        io: BoxedStream,
+        remote: Option<PubKey>,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+}
+
 /// Library configuration of a [`PtyHost`] (the CLI builds it from [`crate::HostConfig`]).
 #[derive(Debug, Clone)]
 pub struct PtyHostConfig {
@@ -181,6 +211,8 @@ pub struct PtyHostConfig {
     /// The dmsg client `dmsgpty/proxy` dials with (none: the endpoint answers `0x01`). Can also
     /// be given later with [`PtyHost::set_dmsg_client`].
     pub dmsg: Option<skywire_dmsg::Client>,
+    /// The `dmsgpty/sftp` subsystem (none: the endpoint answers `0x01`).
+    pub sftp: Option<Arc<dyn SftpService>>,
 }
 
 impl PtyHostConfig {
@@ -191,7 +223,14 @@ impl PtyHostConfig {
             whitelist: WhitelistStore::memory([]),
             tcp_handshake_timeout: TCP_HANDSHAKE_TIMEOUT,
             dmsg: None,
+            sftp: None,
         }
+    }
+
+    /// Serves `dmsgpty/sftp` with `service`.
+    pub fn with_sftp(mut self, service: Arc<dyn SftpService>) -> Self {
+        self.sftp = Some(service);
+        self
     }
 
     /// Sets the dmsg client the `dmsgpty/proxy` endpoint dials with.
@@ -213,6 +252,7 @@ pub(crate) struct HostInner {
     pub(crate) whitelist: WhitelistStore,
     pub(crate) tcp_handshake_timeout: Duration,
     dmsg: OnceLock<skywire_dmsg::Client>,
+    sftp: Option<Arc<dyn SftpService>>,
     pty_router: Arc<Router<PtyGateway>>,
     wl_router: Arc<Router<WhitelistStore>>,
     proxy_router: Arc<Router<proxy::ProxyGateway>>,
@@ -248,6 +288,7 @@ impl PtyHost {
                 whitelist: config.whitelist,
                 tcp_handshake_timeout: config.tcp_handshake_timeout,
                 dmsg,
+                sftp: config.sftp,
                 pty_router: Arc::new(pty_router()),
                 wl_router: Arc::new(whitelist_router()),
                 proxy_router: Arc::new(proxy::proxy_router()),
@@ -319,7 +360,7 @@ impl PtyHost {
             }
         }
         let endpoint = match uri::read_request(&mut io).await {
-            Ok(u) => uri::route(&u, carrier.endpoints()),
+            Ok(u) => uri::route(&u, carrier.endpoints_with(self.inner.sftp.is_some())),
             Err(UriError::Io(e)) => return Err(UriError::Io(e).into()),
             Err(e) => Err(e),
         };
@@ -343,6 +384,11 @@ impl PtyHost {
                     .await;
                 gateway.shutdown().await;
                 res?;
+            }
+            EndpointKind::Sftp => {
+                if let Some(sftp) = &self.inner.sftp {
+                    sftp.serve(Box::new(io), remote_pk).await;
+                }
             }
             EndpointKind::Whitelist => {
                 let state = Arc::new(self.inner.whitelist.clone());
