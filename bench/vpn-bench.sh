@@ -21,6 +21,8 @@ TMP=$(mktemp -d)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # iperf3 -D daemonizes: stop it by its pid file, or it outlives the namespaces (and any flock).
+  for f in "$TMP"/iperf-*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
   sleep 0.5
   for n in $I $S $R $C; do ip netns del "$n" 2>/dev/null || true; done
   rm -rf "$TMP"
@@ -46,8 +48,8 @@ x $R sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'
 x $S sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'
 ip -n $I route add 10.99.0.0/24 via 198.18.0.1
 
-x $I iperf3 -s -B 198.18.0.2 -D --logfile "$TMP/iperf-i.log"
-x $S iperf3 -s -B 10.202.0.2 -D --logfile "$TMP/iperf-s.log"
+x $I iperf3 -s -B 198.18.0.2 -D -I "$TMP/iperf-i.pid" --logfile "$TMP/iperf-i.log"
+x $S iperf3 -s -B 10.202.0.2 -D -I "$TMP/iperf-s.pid" --logfile "$TMP/iperf-s.log"
 sleep 0.5
 
 run() { # ns target streams -> Mbit/s (receiver side)
