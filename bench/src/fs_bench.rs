@@ -162,6 +162,52 @@ struct Servers {
     client_sk: String,
 }
 
+/// Userspace stand-in for netem when the kernel has no `sch_netem`: a TCP relay on 127.0.0.1
+/// that holds every chunk for `delay` in each direction (so RTT = 2 x delay) without limiting
+/// throughput (chunks are pipelined, not serialised). Threads end with their connections.
+fn delay_relay(target: std::net::SocketAddr, delay: Duration) -> Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = l.local_addr()?.port();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(a) = conn else { continue };
+            let Ok(b) = std::net::TcpStream::connect(target) else {
+                continue;
+            };
+            let _ = a.set_nodelay(true);
+            let _ = b.set_nodelay(true);
+            for (from, to) in [(&a, &b), (&b, &a)] {
+                let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
+                    continue;
+                };
+                let (tx, rx) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 256 * 1024];
+                    while let Ok(n) = from.read(&mut buf) {
+                        if n == 0
+                            || tx
+                                .send((Instant::now() + delay, buf[..n].to_vec()))
+                                .is_err()
+                        {
+                            break;
+                        }
+                    }
+                });
+                std::thread::spawn(move || {
+                    while let Ok((due, chunk)) = rx.recv() {
+                        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                        if to.write_all(&chunk).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        }
+    });
+    Ok(port)
+}
+
 fn free_port() -> Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
@@ -411,10 +457,16 @@ fn run_case(
     work: &Path,
     tarball: &Path,
     ns: Option<&Netns>,
+    relay_delay: Option<Duration>,
     z: &Sizes,
 ) -> Result<Vec<(String, f64, f64)>> {
     let ip = ns.map_or("127.0.0.1".to_owned(), |n| n.host_ip.clone());
-    let servers = start_servers(bin, work, ns, &ip)?;
+    let mut servers = start_servers(bin, work, ns, &ip)?;
+    if let Some(d) = relay_delay {
+        servers.ssh_port = delay_relay(format!("{ip}:{}", servers.ssh_port).parse()?, d)?;
+        let host_port = delay_relay(servers.host_addr.parse()?, d)?;
+        servers.host_addr = format!("{ip}:{host_port}");
+    }
     let mut results: Vec<Vec<(String, f64)>> = Vec::new();
     for which in ["ours", "sshfs"] {
         let remote = work.join(format!("remote-{which}"));
@@ -478,16 +530,25 @@ fn main() -> Result<()> {
         seq_mib: if quick { 128 } else { 1024 },
         small: if quick { 1000 } else { 10_000 },
     };
-    let rows = run_case(&bin, work.path(), &tarball, None, &local)?;
+    let rows = run_case(&bin, work.path(), &tarball, None, None, &local)?;
     print("loopback", &rows);
     if !no_rtt {
-        let ns = Netns::create(25)?;
         let slow = Sizes {
             seq_mib: if quick { 32 } else { 128 },
             small: if quick { 100 } else { 500 },
         };
-        let rows = run_case(&bin, work.path(), &tarball, Some(&ns), &slow)?;
-        print("50 ms RTT (netem 25 ms each way, netns)", &rows);
+        match Netns::create(25) {
+            Ok(ns) => {
+                let rows = run_case(&bin, work.path(), &tarball, Some(&ns), None, &slow)?;
+                print("50 ms RTT (netem 25 ms each way, netns)", &rows);
+            }
+            Err(e) => {
+                eprintln!("netem unavailable ({e:#}); using a userspace delay relay instead");
+                let d = Some(Duration::from_millis(25));
+                let rows = run_case(&bin, work.path(), &tarball, None, d, &slow)?;
+                print("50 ms RTT (userspace relay, 25 ms each way)", &rows);
+            }
+        }
     }
     Ok(())
 }

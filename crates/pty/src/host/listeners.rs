@@ -97,7 +97,14 @@ impl Acceptor for TcpListener {
     async fn accept(&mut self) -> Option<Self::Conn> {
         loop {
             match TcpListener::accept(self).await {
-                Ok(c) => return Some(c),
+                Ok(c) => {
+                    // Request/response protocols (rpc, sftp) write many small frames: without
+                    // TCP_NODELAY, Nagle plus the peer's delayed ACK stalls each one ~40 ms.
+                    if let Err(e) = c.0.set_nodelay(true) {
+                        tracing::debug!(error = %e, "pty host: TCP_NODELAY");
+                    }
+                    return Some(c);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "pty host: tcp accept");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
