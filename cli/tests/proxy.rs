@@ -14,43 +14,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Proc, STOP, Testnet, run_bounded};
+use common::{Proc, STOP, Testnet, http_server, run_bounded};
 
 const BOUND: Duration = Duration::from_secs(60);
 const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// A tiny HTTP server: every request gets `body` (connection closed after the response).
-pub fn http_server(body: &'static str) -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { break };
-            std::thread::spawn(move || {
-                s.set_read_timeout(Some(BOUND)).unwrap();
-                let mut r = BufReader::new(s.try_clone().unwrap());
-                loop {
-                    let mut line = String::new();
-                    if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                }
-                let _ = write!(
-                    s,
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            });
-        }
-    });
-    addr
-}
 
 /// Runs `cmd` to completion within `bound` (killed otherwise).
 pub fn run_cmd(mut cmd: Command, bound: Duration) -> Output {
