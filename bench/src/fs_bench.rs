@@ -17,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use skywire_bench::skywire_bin;
 
 const READY: Duration = Duration::from_secs(30);
 
@@ -32,23 +33,6 @@ fn sh(cmd: &mut Command) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn skywire_bin() -> Result<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .context("workspace root")?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let bin = target.join("release").join("skywire");
-    if !bin.is_file() {
-        bail!(
-            "{} not found: build it with `cargo build --release -p skywire`",
-            bin.display()
-        );
-    }
-    Ok(bin)
 }
 
 fn is_mounted(dir: &Path) -> bool {

@@ -120,3 +120,21 @@ impl LocalRelay {
         Ok(skywire_dmsg::Client::start(cfg))
     }
 }
+
+/// `target/release/skywire` of this workspace.
+pub fn skywire_bin() -> Result<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or_else(|| anyhow::anyhow!("workspace root"))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let bin = target.join("release").join("skywire");
+    if !bin.is_file() {
+        bail!(
+            "{} not found: build it first with `cargo build --release -p skywire`",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}

@@ -33,7 +33,7 @@ use anyhow::{Context, Result, bail};
 use skywire_cipher::{PubKey, SecKey};
 use skywire_disc::DiscHandle;
 
-use skywire_bench::LocalRelay;
+use skywire_bench::{LocalRelay, skywire_bin};
 use skywire_dmsg::{Client, ServerHandle, mux};
 use skywire_pty::{HostHandle, PtyClient, PtyHost, PtyHostConfig, WhitelistStore};
 use tokio::net::TcpListener;
@@ -166,24 +166,6 @@ async fn lib_reused(h: &TcpHost, sk: &SecKey, n: usize) -> Result<Vec<Duration>>
     let v = measure(n, "library, one connection", || exec_true(&c)).await;
     c.close();
     v
-}
-
-/// `target/release/skywire` of this workspace.
-fn skywire_bin() -> Result<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .context("workspace root")?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let bin = target.join("release").join("skywire");
-    if !bin.is_file() {
-        bail!(
-            "{} not found: build it first with `cargo build --release -p skywire`",
-            bin.display()
-        );
-    }
-    Ok(bin)
 }
 
 async fn cli(h: &TcpHost, sk: &SecKey, bin: &Path, n: usize) -> Result<Vec<Duration>> {
