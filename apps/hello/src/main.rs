@@ -1,0 +1,2 @@
+//! Example custom app (owned by the app-SDK work); placeholder until it lands.
+fn main() {}
