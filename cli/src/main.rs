@@ -17,6 +17,7 @@ mod skynet;
 mod skysocks;
 mod testnet;
 mod util;
+mod visor;
 mod vpn;
 
 use std::process::ExitCode;
@@ -46,6 +47,8 @@ enum Command {
         #[command(subcommand)]
         command: DmsgCommand,
     },
+    /// Run the visor daemon (`-c skywire-config.json`): dmsg, pty host, apps, control API.
+    Visor(visor::VisorArgs),
     /// Run a whole dmsg network on this machine (discovery, relay servers, client nodes).
     Testnet(testnet::TestnetArgs),
     /// Standalone apps (`skywire app pty dmsg|tcp|exec|http`).
@@ -105,6 +108,27 @@ enum CliCommand {
     Skynet {
         #[command(subcommand)]
         command: skynet::SkynetCommand,
+    },
+    /// Drive a running visor: `info`, `pk`, `version`, `app ...`, `tp ...`, `shutdown`.
+    Visor {
+        #[command(subcommand)]
+        command: visor::VisorCommand,
+        #[command(flatten)]
+        rpc: visor::RpcArgs,
+    },
+    /// Whole-host VPN through the visor: `start <pk>`, `stop`, `status`, `list`.
+    Vpn {
+        #[command(subcommand)]
+        command: visor::VpnCommand,
+        #[command(flatten)]
+        rpc: visor::RpcArgs,
+    },
+    /// Local SOCKS5 proxy through a skysocks server via the visor: `start --pk`, `stop`, `status`.
+    Proxy {
+        #[command(subcommand)]
+        command: visor::ProxyCommand,
+        #[command(flatten)]
+        rpc: visor::RpcArgs,
     },
     /// Alias of `cli pty shell` (`cli sshd --via tcp://<pk>@<ip>:<port>`).
     #[command(hide = true)]
@@ -176,6 +200,25 @@ fn main() -> ExitCode {
                 CliPtyCommand::Start(a) => pty_client::run(pty_client::PtyCommand::Start(a)),
                 CliPtyCommand::Fs { command } => pty_fs::run(command),
             }
+        }
+        Command::Visor(args) => visor::run_daemon(args, init_tracing),
+        Command::Cli {
+            command: CliCommand::Visor { command, rpc },
+        } => {
+            init_tracing("warn");
+            visor::run_visor(command, rpc)
+        }
+        Command::Cli {
+            command: CliCommand::Vpn { command, rpc },
+        } => {
+            init_tracing("warn");
+            visor::run_vpn(command, rpc)
+        }
+        Command::Cli {
+            command: CliCommand::Proxy { command, rpc },
+        } => {
+            init_tracing("warn");
+            visor::run_proxy(command, rpc)
         }
         Command::Cli {
             command: CliCommand::Resolver(args),

@@ -73,6 +73,11 @@ pub struct Identity {
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// Control API of the local visor; `<pk>` targets go through it when it answers and no --sk is
+    /// given (`host:port` or `unix:/path`).
+    #[arg(long, env = "SKYWIRE_RPC", default_value = crate::visor::DEFAULT_RPC, value_name = "ADDR")]
+    pub rpc: String,
+
     /// dmsg discovery URL (dmsg targets only).
     #[arg(long = "disc", visible_alias = "dmsg-disc", default_value = DEFAULT_DISCOVERY, value_name = "URL")]
     pub disc: String,
@@ -191,7 +196,7 @@ pub fn run(cmd: PtyCommand) -> Result<()> {
             let stdin = exec_stdin(a.exec.no_stdin)?;
             let sk = identity(&a.id)?;
             crate::util::block_on(async {
-                let conn = Conn::open(&target, &sk, &a.id.disc).await?;
+                let conn = Conn::open(&target, &sk, &a.id).await?;
                 let r = exec(&conn.client, &a.cmd, &a.exec, stdin).await;
                 conn.close().await;
                 r
@@ -225,7 +230,7 @@ pub fn run(cmd: PtyCommand) -> Result<()> {
                             dmsg: None,
                         }
                     }
-                    (None, Some(t)) => Conn::open(t, &sk, &a.id.disc).await?,
+                    (None, Some(t)) => Conn::open(t, &sk, &a.id).await?,
                     (None, None) => bail!("no target"),
                 };
                 let r = interactive(&conn.client, &a.cmd).await;
@@ -248,7 +253,7 @@ pub fn run_shell(a: ShellArgs) -> Result<i32> {
     };
     let sk = identity(&a.id)?;
     crate::util::block_on(async {
-        let conn = Conn::open(&target, &sk, &a.id.disc).await?;
+        let conn = Conn::open(&target, &sk, &a.id).await?;
         let r = if buffered {
             exec(&conn.client, &a.cmd, &a.exec, stdin).await
         } else {
@@ -360,7 +365,13 @@ struct Conn {
 }
 
 impl Conn {
-    async fn open(target: &Target, sk: &SecKey, disc: &str) -> Result<Conn> {
+    async fn open(target: &Target, sk: &SecKey, id: &Identity) -> Result<Conn> {
+        if let Some(io) = via_visor(target, id).await? {
+            let client =
+                PtyClient::over(io, format!("{target} (via the local visor)"), None).await?;
+            return Ok(Conn { client, dmsg: None });
+        }
+        let disc = id.disc.as_str();
         let dmsg = match target {
             Target::Dmsg { .. } => {
                 let d = DiscClient::new(disc)
@@ -397,6 +408,28 @@ impl Conn {
     async fn close(self) {
         self.client.close();
         close_dmsg(self.dmsg).await;
+    }
+}
+
+/// For a `<pk>` (dmsg) target without `--sk`: a stream to it dialled by the local visor, when one
+/// answers at `--rpc` (so the CLI does not start a second dmsg client with the visor's key); `None`
+/// when no visor is listening there.
+pub(crate) async fn via_visor(
+    target: &Target,
+    id: &Identity,
+) -> Result<Option<skywire_visor::control::RawStream>> {
+    let Target::Dmsg { pk, port } = target else {
+        return Ok(None);
+    };
+    if id.sk.is_some() {
+        return Ok(None);
+    }
+    let c = skywire_visor::ControlClient::new(skywire_visor::ControlAddr::parse(&id.rpc));
+    match c.dial(*pk, *port).await {
+        Ok(s) => Ok(Some(s)),
+        Err(skywire_visor::control::ClientError::Connect { .. }) => Ok(None),
+        Err(e) => Err(anyhow::Error::new(e)
+            .context(format!("reaching {target} through the visor at {}", id.rpc))),
     }
 }
 

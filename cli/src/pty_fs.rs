@@ -234,10 +234,25 @@ async fn connect(a: &MountArgs) -> Result<(SftpClient, Conn)> {
     let raw = a.target.as_str();
     let target = Target::parse_with(raw, a.port, DEFAULT_DMSG_PORT)?;
     if matches!(target, Target::Dmsg { .. }) && !a.standalone {
-        bail!(
-            "mounting {raw} through the local visor is not available yet (no visor in this build); \
-             use --standalone (own dmsg client, --sk) or <pk>@<ip>:<port> (direct TCP)"
-        );
+        let Some(io) = crate::pty_client::via_visor(&target, &a.id).await? else {
+            bail!(
+                "no visor answers at {} (start `skywire visor`, point --rpc at its cli_addr, or use \
+                 --standalone for an own dmsg client, or <pk>@<ip>:<port> for direct TCP)",
+                a.id.rpc
+            );
+        };
+        let name = format!("{target} (via the local visor)");
+        let io = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            skywire_pty::request_on(io, SFTP_URI, name.clone()),
+        )
+        .await
+        .with_context(|| format!("reaching {name}: timed out"))??;
+        let c = tokio::time::timeout(CONNECT_TIMEOUT, SftpClient::new(io))
+            .await
+            .with_context(|| format!("sftp with {name}: timed out"))?
+            .with_context(|| format!("sftp with {name} (does the host serve {SFTP_URI}?)"))?;
+        return Ok((c, Conn::Stream(None)));
     }
     let sk: SecKey = crate::pty_client::identity(&a.id)?;
     let dmsg = match target {

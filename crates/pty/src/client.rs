@@ -250,6 +250,16 @@ pub async fn open_stream(
     Ok(io)
 }
 
+/// Sends the request for `uri_path` on an already open stream (e.g. one a visor dialled for us) and
+/// returns it after the host's `0x00`; `target` names the host in errors.
+pub async fn request_on<IO>(mut io: IO, uri_path: &str, target: String) -> Result<IO, ClientError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    send_request(&mut io, uri_path, target, None).await?;
+    Ok(io)
+}
+
 /// TCP dial plus noise XK as initiator towards `host_pk`.
 async fn dial_tcp(
     addr: &str,

@@ -29,7 +29,7 @@ pub mod types;
 pub mod uri;
 pub mod whitelist;
 
-pub use client::{ClientError, PtyClient, Target, open_stream};
+pub use client::{ClientError, PtyClient, Target, open_stream, request_on};
 pub use config::{ConfigError, HostConfig, VisorPtyConfig};
 pub use gateway::{PtyGateway, pty_router};
 pub use host::{

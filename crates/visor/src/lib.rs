@@ -10,6 +10,17 @@
 //! - [`control`]: the JSON-over-HTTP control API served on `cli_addr` (and to hypervisors over dmsg).
 //! - [`visor`]: wiring: start everything from a config, graceful shutdown.
 
+pub mod apps;
 pub mod appserver;
+pub mod config;
+pub mod control;
 pub mod proc;
 pub mod transport;
+pub mod visor;
+
+pub use config::{GenOptions, VisorConfig};
+pub use control::{ControlAddr, ControlClient};
+pub use visor::{Visor, VisorError, VisorInfo};
+
+/// dmsg port a visor dials its hypervisors on (spec apps.md §1.4).
+pub const HYPERVISOR_DMSG_PORT: u16 = 46;
