@@ -445,8 +445,12 @@ impl VisorConfig {
             source,
         };
         let mut v: Value = serde_json::from_str(text).map_err(parse_err)?;
-        legacy_apps(&mut v);
-        let cfg: VisorConfig = serde_json::from_value(v).map_err(parse_err)?;
+        let cfg: VisorConfig = if legacy_apps(&mut v) {
+            serde_json::from_value(v).map_err(parse_err)?
+        } else {
+            // From the text, so errors carry line and column.
+            serde_json::from_str(text).map_err(parse_err)?
+        };
         cfg.validate()?;
         Ok(cfg)
     }
@@ -526,16 +530,16 @@ impl VisorConfig {
 }
 
 /// Converts the 2019-2020 layout in place: top-level `apps_path` + `apps: [{app, ...}]` become
-/// `launcher.bin_path` + `launcher.apps: [{name, binary, ...}]`.
-fn legacy_apps(v: &mut Value) {
+/// `launcher.bin_path` + `launcher.apps: [{name, binary, ...}]`. Returns whether it changed anything.
+fn legacy_apps(v: &mut Value) -> bool {
     let Some(obj) = v.as_object_mut() else {
-        return;
+        return false;
     };
-    if obj.contains_key("launcher") {
-        return;
+    if obj.contains_key("launcher") || !obj.contains_key("apps") {
+        return false;
     }
     let (Some(apps), bin_path) = (obj.remove("apps"), obj.remove("apps_path")) else {
-        return;
+        return false;
     };
     let apps: Vec<Value> = apps
         .as_array()
@@ -558,6 +562,7 @@ fn legacy_apps(v: &mut Value) {
         launcher.insert("bin_path".into(), p);
     }
     obj.insert("launcher".into(), Value::Object(launcher));
+    true
 }
 
 /// Parses Go-style durations: `"10s"`, `"1m30s"`, `"500ms"`, `"168h0m0s"`.
