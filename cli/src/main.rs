@@ -108,6 +108,10 @@ enum CliCommand {
     Skynet {
         #[command(subcommand)]
         command: skynet::SkynetCommand,
+        /// Manage the forwards of the visor with this control API (`host:port`, `unix:/path`) instead
+        /// of standalone processes.
+        #[arg(long, global = true, env = "SKYWIRE_RPC", value_name = "ADDR")]
+        rpc: Option<String>,
     },
     /// Drive a running visor: `info`, `pk`, `version`, `app ...`, `tp ...`, `shutdown`.
     Visor {
@@ -227,10 +231,13 @@ fn main() -> ExitCode {
             resolver::run(args)
         }
         Command::Cli {
-            command: CliCommand::Skynet { command },
+            command: CliCommand::Skynet { command, rpc },
         } => {
             init_tracing("warn");
-            skynet::run(command)
+            match rpc {
+                Some(rpc) => visor::run_skynet(command, &rpc),
+                None => skynet::run(command),
+            }
         }
         Command::App {
             command: AppCommand::Skysocks(args),

@@ -733,6 +733,123 @@ async fn proxy_cmd(cmd: ProxyCommand, rpc: RpcArgs) -> Result<()> {
     Ok(())
 }
 
+/// `skywire cli skynet ... --rpc ADDR`: the visor's built-in forwarding (apps.md 4.3) instead of
+/// standalone processes; flags that only make sense for those (carriers, keys, state dir) are ignored.
+pub fn run_skynet(cmd: crate::skynet::SkynetCommand, rpc: &str) -> Result<()> {
+    crate::util::block_on(skynet_cmd(cmd, rpc))?
+}
+
+async fn skynet_cmd(cmd: crate::skynet::SkynetCommand, rpc: &str) -> Result<()> {
+    use crate::skynet::{SkynetCommand as S, SrvCommand};
+    use skywire_visor::skynet::{ClientInfo, ClientSpec, ServerSettings, SkynetStatus};
+    let c = ControlClient::new(ControlAddr::parse(rpc));
+    let print_clients = |clients: &[ClientInfo]| {
+        let rows: Vec<Vec<String>> = clients
+            .iter()
+            .map(|i| {
+                vec![
+                    i.name.clone(),
+                    i.local.to_string(),
+                    format!("{}:{}", i.pk, i.remote),
+                    if i.raw_tcp { "raw" } else { "http" }.into(),
+                ]
+            })
+            .collect();
+        print!("{}", table(&["name", "local", "remote", "mode"], &rows));
+    };
+    match cmd {
+        S::Start(a) => {
+            let pk =
+                a.pk.or(a.pk_pos)
+                    .context("give the remote visor's key (PK or --pk)")?;
+            let info: ClientInfo = c
+                .post(
+                    "/api/skynet/clients",
+                    &ClientSpec {
+                        name: a.name.clone(),
+                        pk,
+                        remote: a.remote,
+                        local: a.local,
+                        bind: Some(a.bind.to_string()),
+                        raw_tcp: a.raw_tcp,
+                    },
+                )
+                .await?;
+            println!(
+                "{} started: {} -> {}:{}",
+                info.name, info.local, info.pk, info.remote
+            );
+        }
+        S::Status { name, .. } => {
+            let st: SkynetStatus = c.get("/api/skynet").await?;
+            let shown: Vec<ClientInfo> = st
+                .clients
+                .into_iter()
+                .filter(|i| name.as_ref().is_none_or(|n| &i.name == n))
+                .collect();
+            if let (Some(n), true) = (&name, shown.is_empty()) {
+                bail!("no skynet client named {n}");
+            }
+            print_clients(&shown);
+        }
+        S::Stop { name, .. } => {
+            let names: Vec<String> = match name {
+                Some(n) => vec![n],
+                None => {
+                    let st: SkynetStatus = c.get("/api/skynet").await?;
+                    st.clients.into_iter().map(|i| i.name).collect()
+                }
+            };
+            for n in names {
+                let _: ClientInfo = c.delete(&format!("/api/skynet/clients/{n}")).await?;
+                println!("{n} stopped");
+            }
+        }
+        S::Srv { command } => match command {
+            SrvCommand::Start(a) => {
+                let s: ServerSettings = c
+                    .put(
+                        "/api/skynet/srv",
+                        &ServerSettings {
+                            ports: a.ports.iter().copied().collect(),
+                            whitelist: a.wl.iter().copied().collect(),
+                        },
+                    )
+                    .await?;
+                println!(
+                    "skynet forwarding exposes ports {:?} on dmsg port {}",
+                    s.ports,
+                    skywire_visor::skynet::FORWARD_PORT
+                );
+            }
+            SrvCommand::Stop { .. } => {
+                let _: ServerSettings =
+                    c.put("/api/skynet/srv", &ServerSettings::default()).await?;
+                println!("skynet forwarding exposes no ports");
+            }
+            SrvCommand::Status { .. } => {
+                let st: SkynetStatus = c.get("/api/skynet").await?;
+                println!(
+                    "ports {:?}, whitelist {}, dmsg port {}",
+                    st.server.ports,
+                    if st.server.whitelist.is_empty() {
+                        "every key".to_string()
+                    } else {
+                        st.server
+                            .whitelist
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    },
+                    st.forward_port
+                );
+            }
+        },
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -229,6 +229,61 @@ fn visor_control_proxy_pty_and_fs() {
         .unwrap();
     assert!(!refused.status.success());
 
+    // Skynet forward through the visors: A exposes the web server's port, B maps a local port to it.
+    let web_port = web.port().to_string();
+    a.ok(&["skynet", "srv", "start", "--ports", &web_port]);
+    let out = b.ok(&[
+        "skynet",
+        "start",
+        &a.pk,
+        "-r",
+        &web_port,
+        "-l",
+        "0",
+        "--raw-tcp",
+    ]);
+    let local = out
+        .split("started: ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_string();
+    let curl = Command::new("curl")
+        .args(["-sS", "--max-time", "30"])
+        .arg(format!("http://{local}/"))
+        .output()
+        .unwrap();
+    assert!(curl.status.success(), "{}", text(&curl.stderr));
+    assert_eq!(text(&curl.stdout), "hello through skysocks");
+    let st = b.ok(&["skynet", "status"]);
+    assert!(st.contains(&local), "{st}");
+    b.ok(&["skynet", "stop"]);
+    // A port A does not expose is refused.
+    a.ok(&["skynet", "srv", "stop"]);
+    let out = b.ok(&[
+        "skynet",
+        "start",
+        &a.pk,
+        "-r",
+        &web_port,
+        "-l",
+        "0",
+        "--raw-tcp",
+    ]);
+    let local = out
+        .split("started: ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap()
+        .to_string();
+    let curl = Command::new("curl")
+        .args(["-sS", "--max-time", "30"])
+        .arg(format!("http://{local}/"))
+        .output()
+        .unwrap();
+    assert!(text(&curl.stdout).is_empty(), "{}", text(&curl.stdout));
+    b.ok(&["skynet", "stop"]);
+
     // Stop and start an app on A; its log records both.
     let st = a.json(&["visor", "app", "stop", "skysocks"]);
     assert_eq!(st["status"], 0, "{st}");

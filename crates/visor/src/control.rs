@@ -88,6 +88,13 @@ pub fn router(visor: Arc<Visor>) -> Router {
         .route("/api/proxy/start", post(proxy_start))
         .route("/api/proxy/stop", post(proxy_stop))
         .route("/api/proxy/status", get(proxy_status))
+        .route("/api/skynet", get(skynet_status))
+        .route("/api/skynet/srv", axum::routing::put(skynet_srv))
+        .route("/api/skynet/clients", post(skynet_add))
+        .route(
+            "/api/skynet/clients/{name}",
+            axum::routing::delete(skynet_rm),
+        )
         .route("/api/dmsg", get(dmsg_info))
         .route("/api/dmsg/dial", post(dmsg_dial))
         .with_state(visor)
@@ -360,6 +367,52 @@ async fn proxy_stop(State(v): State<Arc<Visor>>) -> ApiResult<AppState> {
 
 async fn proxy_status(State(v): State<Arc<Visor>>) -> ApiResult<AppState> {
     Ok(Json(v.apps().get(PROXY_APP)?))
+}
+
+fn skynet_of(v: &Visor) -> Result<&Arc<crate::skynet::Skynet>, ApiError> {
+    v.skynet()
+        .ok_or_else(|| unavailable("skynet forwarding is not running on this visor"))
+}
+
+fn skynet_err(e: crate::skynet::SkynetError) -> ApiError {
+    use crate::skynet::SkynetError as E;
+    let code = match e {
+        E::Invalid(_) => StatusCode::BAD_REQUEST,
+        E::NotFound(_) => StatusCode::NOT_FOUND,
+        E::Io(_) => StatusCode::CONFLICT,
+    };
+    ApiError(code, e.to_string())
+}
+
+async fn skynet_status(State(v): State<Arc<Visor>>) -> ApiResult<crate::skynet::SkynetStatus> {
+    Ok(Json(skynet_of(&v)?.status()))
+}
+
+async fn skynet_srv(
+    State(v): State<Arc<Visor>>,
+    Json(s): Json<crate::skynet::ServerSettings>,
+) -> ApiResult<crate::skynet::ServerSettings> {
+    Ok(Json(
+        skynet_of(&v)?.set_server(s).await.map_err(skynet_err)?,
+    ))
+}
+
+async fn skynet_add(
+    State(v): State<Arc<Visor>>,
+    Json(s): Json<crate::skynet::ClientSpec>,
+) -> ApiResult<crate::skynet::ClientInfo> {
+    Ok(Json(
+        skynet_of(&v)?.add_client(s).await.map_err(skynet_err)?,
+    ))
+}
+
+async fn skynet_rm(
+    State(v): State<Arc<Visor>>,
+    Path(name): Path<String>,
+) -> ApiResult<crate::skynet::ClientInfo> {
+    Ok(Json(
+        skynet_of(&v)?.remove_client(&name).map_err(skynet_err)?,
+    ))
 }
 
 async fn dmsg_info(State(v): State<Arc<Visor>>) -> Json<Value> {

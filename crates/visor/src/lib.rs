@@ -7,6 +7,7 @@
 //! - [`apps`]: the apps manager (built-in apps as tasks, custom apps as child processes, restarts).
 //! - [`appserver`] / [`proc`]: the local app protocol server and child-process launcher for custom apps.
 //! - [`transport`]: stcp (direct noise-TCP) and dmsg transports with the skywire handshake and settlement.
+//! - [`skynet`]: the built-in port-forwarding service (dmsg port 57) and forwarding clients.
 //! - [`control`]: the JSON-over-HTTP control API served on `cli_addr` (and to hypervisors over dmsg).
 //! - [`visor`]: wiring: start everything from a config, graceful shutdown.
 
@@ -15,6 +16,7 @@ pub mod appserver;
 pub mod config;
 pub mod control;
 pub mod proc;
+pub mod skynet;
 pub mod transport;
 pub mod visor;
 

@@ -115,6 +115,7 @@ pub struct Visor {
     disc: DiscClient,
     apps: Arc<AppsManager>,
     transports: Option<Arc<TransportManager>>,
+    skynet: Option<Arc<crate::skynet::Skynet>>,
     app_server: Option<Arc<AppServer>>,
     pty_tcp: Option<SocketAddr>,
     resolver: Option<SocketAddr>,
@@ -256,6 +257,15 @@ impl Visor {
             tasks.spawn(skywire_proxy::serve_resolver(l, rcfg));
         }
 
+        // Skynet forwarding service (nothing exposed until ports are registered).
+        let skynet = match crate::skynet::Skynet::start(dmsg.clone()).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "skynet forwarding is not available");
+                None
+            }
+        };
+
         // Transports.
         let mut tcfg = TransportConfig::new(sk.clone());
         tcfg.pk_table = cfg.stcp.pk_table.clone().unwrap_or_default();
@@ -317,6 +327,7 @@ impl Visor {
             disc,
             apps,
             transports,
+            skynet,
             app_server,
             pty_tcp,
             resolver,
@@ -452,6 +463,11 @@ impl Visor {
     /// The transport manager, if it runs.
     pub fn transports(&self) -> Option<&Arc<TransportManager>> {
         self.transports.as_ref()
+    }
+
+    /// The skynet forwarding service, if it runs.
+    pub fn skynet(&self) -> Option<&Arc<crate::skynet::Skynet>> {
+        self.skynet.as_ref()
     }
 
     /// A copy of the current config.
@@ -590,6 +606,9 @@ impl Visor {
         }
         if let Some(t) = &self.transports {
             let _ = tokio::time::timeout(Duration::from_secs(5), t.close()).await;
+        }
+        if let Some(s) = &self.skynet {
+            s.close();
         }
         let handles: Vec<HostHandle> = std::mem::take(&mut *self.pty_handles.lock().await);
         for h in handles {
