@@ -1,6 +1,6 @@
 //! `skywire cli skynet ...` (apps.md 4): `srv start|stop|status` runs the forwarding server
 //! (exposed `--ports`, `--wl` client keys) and `start|status|stop` run clients named
-//! `skynet-client-<local port>`. Until the visor exists each instance is a detached
+//! `skynet-client-<local port>`. Without `--rpc` (the visor path lives in `visor.rs`) each instance is a detached
 //! `skywire` process (re-executed with `--foreground`, its own process group, output in
 //! `<state dir>/<name>.log`) that records `{name, pid, addresses}` in `<state dir>/<name>.json`;
 //! `stop` sends SIGTERM, waits (SIGKILL after 10 s) and removes the file. This file also owns

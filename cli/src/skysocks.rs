@@ -1,6 +1,6 @@
 //! `skywire app skysocks` (the exit: SOCKS5 over dmsg port 3, `--passcode`) and `skywire app
 //! skysocks-client` (local SOCKS5 port, `--http` HTTP CONNECT front) as standalone processes
-//! with their own dmsg identity until the visor exists; plus the dmsg identity flags shared by
+//! with their own dmsg identity (inside a visor they are built-in apps); plus the dmsg identity flags shared by
 //! the proxy commands (`--sk`, `--disc`, `--sess`).
 
 use std::time::Duration;
