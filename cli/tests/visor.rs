@@ -354,6 +354,39 @@ fn visor_control_proxy_pty_and_fs() {
     let st = mount.terminate();
     assert!(st.success(), "{st}");
 
+    // A failing app is restarted with backoff: skysocks-client towards a key nobody serves.
+    let nobody = skywire_cipher::SecKey::generate().pub_key().to_string();
+    a.ok(&[
+        "visor",
+        "app",
+        "set",
+        "skysocks-client",
+        "--set",
+        &format!("srv={nobody}"),
+        "--set",
+        "addr=127.0.0.1:0",
+    ]);
+    a.ok(&["visor", "app", "start", "skysocks-client"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let st = a.json(&["visor", "app", "ls"]);
+        let sc = app(&st, "skysocks-client");
+        if sc["restarts"].as_u64().unwrap_or(0) >= 1 {
+            assert!(
+                sc["error"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("dialling skysocks"),
+                "{sc}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "no restart: {sc}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let st = a.json(&["visor", "app", "stop", "skysocks-client"]);
+    assert_eq!(st["status"], 0, "{st}");
+
     // Bad input: unknown app, bad flag.
     let out = a.cli(&["visor", "app", "start", "nope"]);
     assert!(!out.status.success());
@@ -383,6 +416,11 @@ fn visor_control_proxy_pty_and_fs() {
         "{}",
         text(&out.stderr)
     );
+
+    // SIGTERM: B stops cleanly.
+    let mut b = b;
+    let st = b.proc.terminate();
+    assert!(st.success(), "{st}");
 
     // Shutdown through the API: the process exits 0 and removes its control socket.
     let mut a = a;
