@@ -49,7 +49,11 @@ fn write_man_pages(cmd: clap::Command, dir: &Path) -> Result<Vec<PathBuf>> {
     let mut cmd = cmd.disable_help_subcommand(true);
     cmd.build();
     // Footer of every page: the program and its version, not the subcommand's own name.
-    let source = format!("{} {}", cmd.get_name(), cmd.get_version().unwrap_or_default());
+    let source = format!(
+        "{} {}",
+        cmd.get_name(),
+        cmd.get_version().unwrap_or_default()
+    );
     let mut written = Vec::new();
     let mut stack = vec![cmd];
     while let Some(cmd) = stack.pop() {
@@ -115,9 +119,20 @@ mod tests {
         got.sort();
         assert_eq!(got, want);
         assert!(got.iter().any(|p| p == "skywire-cli-pty-fs-mount"));
-        assert!(!got.iter().any(|p| p.contains("gen-docs") || p.contains("sshd")));
+        assert!(
+            !got.iter()
+                .any(|p| p.contains("gen-docs") || p.contains("sshd"))
+        );
         let page = std::fs::read_to_string(dir.path().join("skywire-cli-pty-fs-mount.1")).unwrap();
-        assert!(page.contains(".TH skywire\\-cli\\-pty\\-fs\\-mount 1"), "{page}");
-        assert!(page.contains("skywire\\-cli\\-pty\\-fs\\-mount"));
+        assert!(page.contains(".TH skywire-cli-pty-fs-mount 1 "), "{page}");
+        let footer = format!(
+            "\"skywire {}\" \"skywire manual\"",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(page.contains(&footer), "{page}");
+        assert!(
+            page.contains(".SH NAME\nskywire\\-cli\\-pty\\-fs\\-mount \\- "),
+            "{page}"
+        );
     }
 }
