@@ -584,3 +584,118 @@ fn deb_installs_binary_docs_and_units_that_verify() {
     std::fs::rename(&moved, &bin).unwrap();
     assert!(verify_clean(&verify(root, "skywire-visor.service")));
 }
+
+/// Kills a background process (and reaps it) when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `skywire cli config gen-keys [--sk HEX]` as (pk, sk).
+fn gen_keys(bin: &Path, sk: Option<&str>) -> (String, String) {
+    let mut cmd = Command::new(bin);
+    cmd.args(["cli", "config", "gen-keys"]);
+    if let Some(sk) = sk {
+        cmd.args(["--sk", sk]);
+    }
+    let out = run_ok(cmd, Duration::from_secs(30));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pk = v["pk"].as_str().unwrap().to_owned();
+    let sk = v["sk"]
+        .as_str()
+        .map_or_else(|| sk.unwrap().to_owned(), str::to_owned);
+    (pk, sk)
+}
+
+/// The pty socket units as systemd would run them: skywire-pty-confgen's command writes the
+/// host config, then systemd-socket-activate (systemd's own `Accept=yes` implementation) runs
+/// skywire-pty@'s command for each connection on a loopback listener. A whitelisted key gets
+/// its command run, another key is refused.
+#[test]
+fn pty_socket_units_serve_sessions_through_socket_activation() {
+    let bin = Path::new(env!("CARGO_BIN_EXE_skywire"));
+    let tmp = tempfile::tempdir().unwrap();
+    let conf = tmp.path().join("dmsg-pty-host.json");
+    let units = workspace_root().join("packaging/systemd");
+    let command_of = |unit: &str| {
+        let body = std::fs::read_to_string(units.join(unit)).unwrap();
+        let mut lines = skywire_command_lines(unit, &body);
+        assert_eq!(lines.len(), 1, "{unit}");
+        let args: Vec<String> = lines
+            .remove(0)
+            .into_iter()
+            .map(|a| a.replace("/etc/skywire/dmsg-pty-host.json", conf.to_str().unwrap()))
+            .collect();
+        assert!(
+            args.iter().any(|a| a == conf.to_str().unwrap()),
+            "{unit}: {args:?}"
+        );
+        args
+    };
+
+    // First use: the confgen unit writes the config; whitelist one client key.
+    let mut cmd = Command::new(bin);
+    cmd.args(command_of("skywire-pty-confgen.service"));
+    run_ok(cmd, Duration::from_secs(30));
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&conf).unwrap()).unwrap();
+    let (host_pk, _) = gen_keys(bin, Some(cfg["sk"].as_str().unwrap()));
+    let (client_pk, client_sk) = gen_keys(bin, None);
+    cfg["wl"] = serde_json::json!([client_pk]);
+    std::fs::write(&conf, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+
+    // The listener is ours (port 0), handed to systemd-socket-activate as its fd 3.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let log = tmp.path().join("activate.log");
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
+        .arg(
+            r#"exec 3<&0 0</dev/null; export LISTEN_FDS=1 LISTEN_PID=$$; unset LISTEN_FDNAMES;
+               exec systemd-socket-activate --accept "$@""#,
+        )
+        .arg("sh")
+        .arg(bin)
+        .args(command_of("skywire-pty@.service"))
+        .env_remove("SKYWIRE_LOG")
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(listener)))
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()));
+    let _activator = KillOnDrop(sh.spawn().unwrap());
+
+    let via = format!("tcp://{host_pk}@{addr}");
+    let exec = |sk: &str| {
+        let mut cmd = Command::new(bin);
+        cmd.args([
+            "cli", "pty", "exec", &host_pk, "--via", &via, "--sk", sk, "-n",
+        ])
+        .args(["--", "sh", "-c", "echo served by $0", "socket-activation"]);
+        run(cmd, Duration::from_secs(60))
+    };
+    let out = exec(&client_sk);
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "{}\n{}\nactivator log:\n{}",
+        text(&out.stdout),
+        text(&out.stderr),
+        log_text()
+    );
+    assert_eq!(text(&out.stdout), "served by socket-activation\n");
+
+    // A second connection gets its own host process; a key outside `wl` is refused.
+    let (_, stranger_sk) = gen_keys(bin, None);
+    let out = exec(&stranger_sk);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        text(&out.stderr),
+        log_text()
+    );
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+}
