@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
     --no-build) build=0; shift ;;
     --output|-o) output=${2:?--output needs a value}; shift 2 ;;
     --output=*) output=${1#--output=}; shift ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) deb_args+=("$1"); shift ;;
   esac
 done
