@@ -9,6 +9,7 @@ mod dmsg_curl;
 mod dmsg_disc;
 mod dmsg_http;
 mod dmsg_server;
+mod gen_docs;
 mod pty_client;
 mod pty_fs;
 mod pty_host;
@@ -56,6 +57,9 @@ enum Command {
         #[command(subcommand)]
         command: AppCommand,
     },
+    /// Write man pages and shell completions for packaging (`--out DIR`).
+    #[command(hide = true)]
+    GenDocs(gen_docs::GenDocsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -306,6 +310,7 @@ fn main() -> ExitCode {
             init_tracing("warn");
             testnet::run(args)
         }
+        Command::GenDocs(args) => gen_docs::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
