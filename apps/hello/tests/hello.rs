@@ -137,7 +137,10 @@ async fn hello_over_dmsg_between_two_visors() {
     let mut client = Proc::spawn(apps_b, client_spec).unwrap();
     let status = bounded(client.wait()).await.unwrap();
     let log = read(&client_log);
-    assert!(status.success(), "hello --dial failed: {status}; log:\n{log}");
+    assert!(
+        status.success(),
+        "hello --dial failed: {status}; log:\n{log}"
+    );
     assert!(
         log.contains(&format!("hello world from {pk_a}")),
         "answer missing from the client log:\n{log}"
@@ -146,13 +149,15 @@ async fn hello_over_dmsg_between_two_visors() {
 
     // An app registered by hand on B (the SDK in this process): a conn is counted while open.
     let reg = apps_b.register("manual");
-    let sdk = Client::connect(ProcConfig::from_lookup(|k| match k {
-        "APP_KEY" => Some(reg.key().to_hex()),
-        "APP_SERVER_ADDR" => Some(apps_b.local_addr().to_string()),
-        "VISOR_PK" => Some(apps_b.visor_pk().to_hex()),
-        _ => None,
-    })
-    .unwrap())
+    let sdk = Client::connect(
+        ProcConfig::from_lookup(|k| match k {
+            "APP_KEY" => Some(reg.key().to_hex()),
+            "APP_SERVER_ADDR" => Some(apps_b.local_addr().to_string()),
+            "VISOR_PK" => Some(apps_b.visor_pk().to_hex()),
+            _ => None,
+        })
+        .unwrap(),
+    )
     .await
     .unwrap();
     assert_eq!(sdk.visor_pk(), apps_b.visor_pk());
@@ -312,11 +317,7 @@ async fn refusals_and_kill() {
         .spawn()
         .unwrap();
     record_pid(&pid_file, "old-app", leftover.id()).unwrap();
-    std::fs::write(
-        &pid_file,
-        format!("{}garbage line\n", read(&pid_file)),
-    )
-    .unwrap();
+    std::fs::write(&pid_file, format!("{}garbage line\n", read(&pid_file))).unwrap();
     assert_eq!(kill_leftovers(&pid_file).unwrap(), 1);
     let status = leftover.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;

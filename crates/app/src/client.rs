@@ -307,9 +307,11 @@ impl AppListener {
 impl Drop for AppListener {
     fn drop(&mut self) {
         if !self.closed {
-            let _ = self.client.inner.ctrl.try_send(Ctrl::Fire(Op::CloseListener {
-                listener: self.id,
-            }));
+            let _ = self
+                .client
+                .inner
+                .ctrl
+                .try_send(Ctrl::Fire(Op::CloseListener { listener: self.id }));
         }
     }
 }

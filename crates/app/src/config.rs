@@ -58,7 +58,9 @@ pub struct ProcConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// Neither `PROC_CONFIG` nor the legacy variables are set: not launched by a visor.
-    #[error("not started by a visor: neither PROC_CONFIG nor APP_KEY/APP_SERVER_ADDR/VISOR_PK are set")]
+    #[error(
+        "not started by a visor: neither PROC_CONFIG nor APP_KEY/APP_SERVER_ADDR/VISOR_PK are set"
+    )]
     NotLaunched,
     /// `PROC_CONFIG` is not valid JSON of the expected shape.
     #[error("PROC_CONFIG is not a valid proc config")]

@@ -139,7 +139,11 @@ impl ProcState {
     }
 
     async fn close_all_listeners(&self) {
-        let slots: Vec<_> = lock(&self.listeners).by_id.drain().map(|(_, s)| s).collect();
+        let slots: Vec<_> = lock(&self.listeners)
+            .by_id
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
         for s in slots {
             s.close().await;
         }
@@ -389,7 +393,9 @@ async fn handle_conn(
     if version != PROTOCOL_VERSION {
         return refuse(
             &mut tcp,
-            format!("unsupported app protocol version {version} (this visor speaks {PROTOCOL_VERSION})"),
+            format!(
+                "unsupported app protocol version {version} (this visor speaks {PROTOCOL_VERSION})"
+            ),
         )
         .await;
     }
@@ -461,7 +467,9 @@ async fn op(shared: &Shared, state: &ProcState, owned: &mut Vec<u16>, req: Reque
         listener: None,
     };
     match req.op {
-        Op::Listen { net: Net::Skynet, .. } => err(skynet_unsupported()),
+        Op::Listen {
+            net: Net::Skynet, ..
+        } => err(skynet_unsupported()),
         Op::Listen { port: 0, .. } => err("cannot listen on port 0".into()),
         Op::Listen {
             net: Net::Dmsg,

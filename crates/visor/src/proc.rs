@@ -281,7 +281,11 @@ async fn copy_lines<R: AsyncRead + Unpin>(r: R, log: Arc<Mutex<std::fs::File>>) 
     let mut line = Vec::new();
     loop {
         line.clear();
-        match (&mut r).take(MAX_LOG_LINE).read_until(b'\n', &mut line).await {
+        match (&mut r)
+            .take(MAX_LOG_LINE)
+            .read_until(b'\n', &mut line)
+            .await
+        {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
