@@ -116,6 +116,23 @@ fn app<'a>(apps: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no app {name} in {apps}"))
 }
 
+/// The example app binary, built (or found up to date) with cargo: another package's binary is not
+/// rebuilt for this package's tests.
+fn hello_bin() -> PathBuf {
+    let bin = Path::new(env!("CARGO_BIN_EXE_skywire")).with_file_name("hello");
+    {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = Command::new(cargo)
+            .args(["build", "-p", "skywire-app-hello"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(st.success(), "building the hello example app");
+    }
+    assert!(bin.exists(), "{} missing", bin.display());
+    bin
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -228,6 +245,28 @@ fn visor_control_proxy_pty_and_fs() {
         .output()
         .unwrap();
     assert!(!refused.status.success());
+
+    // A dmsg transport from B to A: listed on both sides with the same ID, removed on both.
+    let types = b.json(&["visor", "tp", "type"]);
+    assert!(types.to_string().contains("dmsg"), "{types}");
+    let tp = b.json(&["visor", "tp", "add", &a.pk, "-t", "dmsg"]);
+    let id = tp["id"].as_str().unwrap().to_string();
+    assert_eq!(tp["remote_pk"], a.pk.as_str(), "{tp}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !a.json(&["visor", "tp", "ls"]).to_string().contains(&id) {
+        assert!(Instant::now() < deadline, "A never listed transport {id}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ls = b.ok(&["visor", "tp", "ls"]);
+    assert!(ls.contains(&id) && ls.contains("dmsg"), "{ls}");
+    b.ok(&["visor", "tp", "rm", &id]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while a.json(&["visor", "tp", "ls"]).to_string().contains(&id) {
+        assert!(Instant::now() < deadline, "A still lists transport {id}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = b.cli(&["visor", "tp", "rm", "not-a-uuid"]);
+    assert!(!out.status.success());
 
     // Skynet forward through the visors: A exposes the web server's port, B maps a local port to it.
     let web_port = web.port().to_string();
@@ -386,6 +425,58 @@ fn visor_control_proxy_pty_and_fs() {
     }
     let st = a.json(&["visor", "app", "stop", "skysocks-client"]);
     assert_eq!(st["status"], 0, "{st}");
+
+    // A custom app (the SDK's example `hello`) as a child process of A, reached through B's visor.
+    let hello = hello_bin();
+    a.ok(&[
+        "visor",
+        "app",
+        "add",
+        "hello",
+        "--binary",
+        hello.to_str().unwrap(),
+        "--port",
+        "15",
+    ]);
+    a.ok(&["visor", "app", "start", "hello"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let st = a.json(&["visor", "app", "ls"]);
+        let h = app(&st, "hello");
+        if h["status"] == 1 && h["detailed_status"] == "Running" {
+            assert_eq!(h["kind"], "external", "{h}");
+            assert!(h["pid"].as_u64().is_some(), "{h}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "hello did not come up: {h}\n{}",
+            a.ok(&["visor", "app", "log", "hello"])
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let answer = common::runtime().block_on(async {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let c = skywire_visor::ControlClient::new(skywire_visor::ControlAddr::parse(&b.rpc));
+        let pk: skywire_cipher::PubKey = a.pk.parse().unwrap();
+        let s = c.dial(pk, 15).await.unwrap();
+        let (r, mut w) = tokio::io::split(s);
+        w.write_all(b"world\n").await.unwrap();
+        let mut line = String::new();
+        tokio::io::BufReader::new(r)
+            .read_line(&mut line)
+            .await
+            .unwrap();
+        line
+    });
+    assert_eq!(answer.trim_end(), format!("hello world from {}", a.pk));
+    let st = a.json(&["visor", "app", "stop", "hello"]);
+    assert_eq!(st["status"], 0, "{st}");
+    let saved = std::fs::read_to_string(&a.conf).unwrap();
+    assert!(
+        saved.contains("\"hello\""),
+        "app add is saved to the config"
+    );
 
     // Bad input: unknown app, bad flag.
     let out = a.cli(&["visor", "app", "start", "nope"]);

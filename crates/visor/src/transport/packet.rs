@@ -313,9 +313,9 @@ impl Packet {
                 have: buf.len(),
             }),
             None => {
-                let need = buf
-                    .first_chunk::<HEADER_LEN>()
-                    .map_or(HEADER_LEN, |hb| HEADER_LEN + usize::from(Header::decode(hb).len));
+                let need = buf.first_chunk::<HEADER_LEN>().map_or(HEADER_LEN, |hb| {
+                    HEADER_LEN + usize::from(Header::decode(hb).len)
+                });
                 Err(PacketError::Truncated {
                     need,
                     have: buf.len(),
@@ -342,7 +342,10 @@ mod tests {
 
     #[test]
     fn appendix_a_packets() {
-        roundtrip(Packet::data(0x0102_0304, b"hi".to_vec()), "000102030400026869");
+        roundtrip(
+            Packet::data(0x0102_0304, b"hi".to_vec()),
+            "000102030400026869",
+        );
         roundtrip(
             Packet {
                 route_id: 7,
