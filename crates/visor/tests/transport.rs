@@ -93,7 +93,15 @@ async fn stcp_add_list_remove_both_directions() {
     wait_until(|| a.list().first().is_some_and(|t| t.log.sent_bytes == 15)).await;
     // The JSON has the reference's summary keys.
     let json = serde_json::to_value(&a.list()[0]).unwrap();
-    for k in ["id", "local_pk", "remote_pk", "type", "log", "is_setup", "label"] {
+    for k in [
+        "id",
+        "local_pk",
+        "remote_pk",
+        "type",
+        "log",
+        "is_setup",
+        "label",
+    ] {
         assert!(json.get(k).is_some(), "missing {k} in {json}");
     }
     assert_eq!(json["log"]["sent"], 15);
@@ -130,7 +138,10 @@ async fn stcp_refusals() {
 
     // Unknown key: clear error, nothing dialled.
     let e = bounded(a.add(pkc, "stcp", ADD_TIMEOUT)).await.unwrap_err();
-    assert!(matches!(e, TransportError::NotInPkTable(pk) if pk == pkc), "{e}");
+    assert!(
+        matches!(e, TransportError::NotInPkTable(pk) if pk == pkc),
+        "{e}"
+    );
     assert!(e.to_string().contains("pk_table"));
     // Unknown type (no dmsg client here).
     let e = bounded(a.add(pkb, "dmsg", ADD_TIMEOUT)).await.unwrap_err();

@@ -298,8 +298,16 @@ mod tests {
     #[test]
     fn transport_ids_match_appendix_a() {
         for (ty, want) in TP_IDS {
-            assert_eq!(transport_id(&pk_a(), &pk_b(), ty).to_string(), *want, "{ty}");
-            assert_eq!(transport_id(&pk_b(), &pk_a(), ty).to_string(), *want, "{ty}");
+            assert_eq!(
+                transport_id(&pk_a(), &pk_b(), ty).to_string(),
+                *want,
+                "{ty}"
+            );
+            assert_eq!(
+                transport_id(&pk_b(), &pk_a(), ty).to_string(),
+                *want,
+                "{ty}"
+            );
         }
     }
 
@@ -320,23 +328,17 @@ mod tests {
         se.verify(&pk_a()).unwrap();
         assert!(se.signatures[1].is_null());
         // B as responder accepts it and adds a valid signature.
-        let done = SignedEntry::settle_as_responder(line.as_bytes(), &sk_b(), &pk_a(), "stcpr")
-            .unwrap();
+        let done =
+            SignedEntry::settle_as_responder(line.as_bytes(), &sk_b(), &pk_a(), "stcpr").unwrap();
         done.verify(&pk_a()).unwrap();
         done.verify(&pk_b()).unwrap();
         // ... but not for another type or from another key.
-        let (code, _) =
-            SignedEntry::settle_as_responder(line.as_bytes(), &sk_b(), &pk_a(), "stcp")
-                .unwrap_err();
+        let (code, _) = SignedEntry::settle_as_responder(line.as_bytes(), &sk_b(), &pk_a(), "stcp")
+            .unwrap_err();
         assert_eq!(code, SettlementResponse::InvalidEntry);
         let other = SecKey::generate();
-        let (code, _) = SignedEntry::settle_as_responder(
-            line.as_bytes(),
-            &other,
-            &pk_a(),
-            "stcpr",
-        )
-        .unwrap_err();
+        let (code, _) = SignedEntry::settle_as_responder(line.as_bytes(), &other, &pk_a(), "stcpr")
+            .unwrap_err();
         assert_eq!(code, SettlementResponse::InvalidEntry);
     }
 

@@ -164,7 +164,8 @@ impl Frame2 {
             nonce,
             sig: Sig::NULL,
         };
-        f.sig = skywire_cipher::sign_payload(sk, &f.signing_bytes()).map_err(HandshakeError::Sign)?;
+        f.sig =
+            skywire_cipher::sign_payload(sk, &f.signing_bytes()).map_err(HandshakeError::Sign)?;
         Ok(f)
     }
 
@@ -317,7 +318,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(f.src.public_key, pk_a());
-        Frame2::decode(&f.encode()).unwrap().verify(&[7; 16]).unwrap();
+        Frame2::decode(&f.encode())
+            .unwrap()
+            .verify(&[7; 16])
+            .unwrap();
     }
 
     #[test]
@@ -328,7 +332,10 @@ mod tests {
             b"{\"Nonce\":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]}\n".to_vec()
         );
         assert_eq!(Frame1::decode(&f1.encode()).unwrap(), f1);
-        assert_eq!(Frame3::ok().encode(), b"{\"OK\":true,\"ErrMsg\":\"\"}\n".to_vec());
+        assert_eq!(
+            Frame3::ok().encode(),
+            b"{\"OK\":true,\"ErrMsg\":\"\"}\n".to_vec()
+        );
         let r = Frame3::decode(b"{\"OK\":false,\"ErrMsg\":\"no\"}\n").unwrap();
         assert!(matches!(r.into_result(), Err(HandshakeError::Rejected(m)) if m == "no"));
         check_frame0(b"get_nonce").unwrap();

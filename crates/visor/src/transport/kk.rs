@@ -48,7 +48,9 @@ mod tests {
         let (mut raw_a, b_io) = tokio::io::duplex(1 << 16);
         // Relay bytes by hand so the test sees every one of them.
         let a = tokio::spawn(async move {
-            let mut s = kk_wrap(a_io, &sk_a(), pk_b(), true, KK_TIMEOUT).await.unwrap();
+            let mut s = kk_wrap(a_io, &sk_a(), pk_b(), true, KK_TIMEOUT)
+                .await
+                .unwrap();
             s.write_all(b"hello").await.unwrap();
             s.flush().await.unwrap();
             let mut back = [0u8; 2];
@@ -56,7 +58,9 @@ mod tests {
             back
         });
         let b = tokio::spawn(async move {
-            let mut s = kk_wrap(b_io, &sk_b(), pk_a(), false, KK_TIMEOUT).await.unwrap();
+            let mut s = kk_wrap(b_io, &sk_b(), pk_a(), false, KK_TIMEOUT)
+                .await
+                .unwrap();
             let mut got = [0u8; 5];
             s.read_exact(&mut got).await.unwrap();
             assert_eq!(&got, b"hello");

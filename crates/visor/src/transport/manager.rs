@@ -33,9 +33,7 @@ use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use super::TransportError;
-use super::entry::{
-    Entry, LABEL_USER, MAX_SETTLEMENT_LINE, SettlementResponse, SignedEntry,
-};
+use super::entry::{Entry, LABEL_USER, MAX_SETTLEMENT_LINE, SettlementResponse, SignedEntry};
 use super::handshake::{
     FRAME0, Frame1, Frame2, Frame3, HandshakeError, HsAddr, MAX_LINE, MIN_EPHEMERAL_PORT,
     NONCE_SIZE, TRANSPORT_PORT, check_frame0,
@@ -222,12 +220,13 @@ impl TransportManager {
         let listener = match &cfg.stcp_listen {
             Some(a) => {
                 let addr = listen_addr(a);
-                let l = TcpListener::bind(&addr)
-                    .await
-                    .map_err(|source| TransportError::Listen {
-                        addr: addr.clone(),
-                        source,
-                    })?;
+                let l =
+                    TcpListener::bind(&addr)
+                        .await
+                        .map_err(|source| TransportError::Listen {
+                            addr: addr.clone(),
+                            source,
+                        })?;
                 Some(l)
             }
             None => None,
@@ -457,12 +456,13 @@ impl Inner {
             .pk_table
             .get(&remote)
             .ok_or(TransportError::NotInPkTable(remote))?;
-        let mut tcp = TcpStream::connect(addr.as_str())
-            .await
-            .map_err(|source| TransportError::Dial {
-                addr: addr.clone(),
-                source,
-            })?;
+        let mut tcp =
+            TcpStream::connect(addr.as_str())
+                .await
+                .map_err(|source| TransportError::Dial {
+                    addr: addr.clone(),
+                    source,
+                })?;
         let _ = tcp.set_nodelay(true);
         let peer = tcp
             .peer_addr()
@@ -813,7 +813,9 @@ fn on_packet(id: Uuid, h: &Header, payload: &[u8]) {
         Ok(PacketBody::Data(d)) => {
             debug!(%id, route = h.route_id, len = d.len(), "data packet for unknown route dropped");
         }
-        Ok(body) => debug!(%id, route = h.route_id, ptype = h.ptype, ?body, "packet dropped (no router)"),
+        Ok(body) => {
+            debug!(%id, route = h.route_id, ptype = h.ptype, ?body, "packet dropped (no router)")
+        }
         Err(e) => debug!(%id, "malformed packet skipped: {e}"),
     }
 }
@@ -845,9 +847,7 @@ async fn run_transport(
                 if let Err(e) = r.read_exact(&mut payload).await {
                     break e;
                 }
-                counters
-                    .recv
-                    .fetch_add(u64::from(h.len), Ordering::Relaxed);
+                counters.recv.fetch_add(u64::from(h.len), Ordering::Relaxed);
                 on_packet(id, &h, &payload);
             }
         };
