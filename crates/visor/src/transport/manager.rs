@@ -435,16 +435,17 @@ impl Inner {
             )
             .await
             .map_err(|_| TransportError::Timeout("settlement"))??;
-            Ok(self.install(carrier, entry.clone(), remote, remote_addr, true))
+            Ok(self
+                .install(carrier, entry.clone(), remote, remote_addr, true)
+                .0)
         };
         tokio::select! {
             _ = self.cancel.cancelled() => Err(TransportError::Closed),
             r = tokio::time::timeout(timeout, work) => match r {
-                Ok(Ok(Ok(s))) => {
+                Ok(Ok(s)) => {
                     info!(id = %s.id, %remote, tp_type, "transport added");
                     Ok(s)
                 }
-                Ok(Ok(Err(existing))) => Ok(existing),
                 Ok(Err(e)) => Err(e),
                 Err(_) => Err(TransportError::Timeout("adding the transport")),
             }
@@ -493,8 +494,9 @@ impl Inner {
         Ok((Box::new(s), ra))
     }
 
-    /// Records a settled carrier and starts its task. `Err(existing summary)` when another
-    /// carrier of the same transport is kept instead (the new one is closed).
+    /// Records a settled carrier and starts its task. Returns the transport's summary and
+    /// `false` when another carrier of the same transport is kept instead (the new one is
+    /// closed).
     fn install(
         self: &Arc<Self>,
         carrier: BoxCarrier,
@@ -502,7 +504,7 @@ impl Inner {
         remote: PubKey,
         remote_addr: String,
         initiator: bool,
-    ) -> Result<TransportSummary, TransportSummary> {
+    ) -> (TransportSummary, bool) {
         self.install_with(carrier, entry, remote, remote_addr, initiator, None)
     }
 
@@ -514,13 +516,13 @@ impl Inner {
         remote_addr: String,
         initiator: bool,
         first: Option<Outgoing>,
-    ) -> Result<TransportSummary, TransportSummary> {
+    ) -> (TransportSummary, bool) {
         let id = entry.t_id;
         let mut tps = lock(&self.tps);
         if let Some(old) = tps.get(&id) {
             if entry.edges[0] == self.pk {
                 debug!(%id, "transport already up: keeping the existing carrier");
-                return Err(self.summary(old));
+                return (self.summary(old), false);
             }
             debug!(%id, "transport already up: replacing the existing carrier");
             if let Some(old) = tps.remove(&id) {
@@ -560,7 +562,7 @@ impl Inner {
         drop(tps);
         self.spawn(task);
         self.changed.notify_waiters();
-        Ok(summary)
+        (summary, true)
     }
 
     /// Drops `id` from the table if it still holds the carrier of `generation`.
@@ -703,11 +705,11 @@ async fn settle_responder(
                 payload: 0,
             };
             match inner.install_with(carrier, se.entry, remote, remote_addr, false, Some(ok)) {
-                Ok(s) => {
+                (s, true) => {
                     info!(id = %s.id, %remote, tp_type, "transport accepted");
                     Ok(())
                 }
-                Err(_) => Err(TransportError::AlreadyExists),
+                (_, false) => Err(TransportError::AlreadyExists),
             }
         }
         Err((code, e)) => {

@@ -104,10 +104,12 @@ pub enum PacketBody {
         /// Measured throughput.
         throughput: u64,
     },
-    /// Pong: the echoed timestamp (then 8 zero bytes).
+    /// Pong: the echoed timestamp, then 8 bytes the 2024 reference sends as zero (kept as read).
     Pong {
         /// The ping's timestamp.
         timestamp: u64,
+        /// The second field (0 when sent by the reference or by us).
+        rest: u64,
     },
     /// Error text (UTF-8 by convention; kept as bytes, see [`PacketBody::error_text`]).
     Error(Vec<u8>),
@@ -169,9 +171,9 @@ impl PacketBody {
                 v.extend_from_slice(&throughput.to_be_bytes());
                 v
             }
-            PacketBody::Pong { timestamp } => {
+            PacketBody::Pong { timestamp, rest } => {
                 let mut v = timestamp.to_be_bytes().to_vec();
-                v.extend_from_slice(&[0; 8]);
+                v.extend_from_slice(&rest.to_be_bytes());
                 v
             }
             PacketBody::Error(s) => s.clone(),
@@ -237,6 +239,7 @@ impl PacketBody {
                 exact("Pong", 16)?;
                 PacketBody::Pong {
                     timestamp: u64_at(p, 0),
+                    rest: u64_at(p, 8),
                 }
             }
             types::ERROR => PacketBody::Error(p.to_vec()),
@@ -385,6 +388,7 @@ mod tests {
                 route_id: 7,
                 body: PacketBody::Pong {
                     timestamp: 1_700_000_000_000,
+                    rest: 0,
                 },
             },
             "050000000700100000018bcfe568000000000000000000",
