@@ -3,7 +3,7 @@
 //! ```text
 //! cargo build --release -p skywire
 //! flock /work/wt/bench.lock cargo run --release -p skywire-bench --bin visor-bench
-//! cargo run --release -p skywire-bench --bin visor-bench -- --sessions 50   # fewer sessions
+//! cargo run --release -p skywire-bench --bin visor-bench -- --sessions 50 --rounds 5
 //! ```
 //!
 //! Starts `target/release/skywire testnet --servers 1 --clients 0` (discovery and one relay in
@@ -18,8 +18,8 @@
 //!    relay session) and `pty.Start`s `sleep 600` on a new pty; measured 3 s after the last one
 //!    started;
 //! 3. 5 s after all those streams were closed (the visor ends the sessions and their children);
-//! 4. again with the same number of sessions (a second round: growth between rounds would be a
-//!    leak, not allocator reuse), and after they close.
+//! 4. again for `--rounds` (3) rounds in all, with the same number of sessions (growth from
+//!    round to round would be a leak, not memory the allocator keeps), and after they close.
 //!
 //! Every wait is bounded; the visor and the testnet are killed at the end, also on error.
 
@@ -133,11 +133,17 @@ fn mem(pid: u32) -> Result<Mem> {
     })
 }
 
-/// Child processes of `pid` (the visor's pty sessions' commands).
+/// Child processes of `pid` (the visor's pty sessions' commands), over all its threads (each
+/// thread's `children` lists only the children it forked).
 fn children(pid: u32) -> usize {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
         .map(|s| s.split_whitespace().count())
-        .unwrap_or(0)
+        .sum()
 }
 
 fn run_ok(cmd: &mut Command) -> Result<String> {
@@ -209,6 +215,7 @@ fn mib(kib: u64) -> String {
 
 fn main() -> Result<()> {
     let mut sessions = 100usize;
+    let mut rounds = 3usize;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -219,7 +226,14 @@ fn main() -> Result<()> {
                     .parse()
                     .context("--sessions N")?;
             }
-            other => bail!("unknown argument {other} (only --sessions N)"),
+            "--rounds" => {
+                rounds = args
+                    .next()
+                    .context("--rounds N")?
+                    .parse()
+                    .context("--rounds N")?;
+            }
+            other => bail!("unknown argument {other} (--sessions N, --rounds N)"),
         }
     }
     let bin = skywire_bin()?;
@@ -284,7 +298,7 @@ fn main() -> Result<()> {
 
     let mut rows: Vec<(String, Mem, usize)> =
         vec![("idle after start-up".into(), idle, children(vpid))];
-    for round in 1..=2 {
+    for round in 1..=rounds {
         let t0 = Instant::now();
         let open = rt.block_on(async {
             tokio::time::timeout(Duration::from_secs(120), open_sessions(&dmsg, pk, sessions))
@@ -339,13 +353,13 @@ fn main() -> Result<()> {
         let per = (with.rss_kib.saturating_sub(idle.rss_kib)) as f64 / sessions as f64;
         println!("\nRSS per open pty session (round 1, over idle): {per:.1} KiB");
     }
-    if let (Some((_, r1, _)), Some((_, r2, _))) = (rows.get(1), rows.get(3)) {
-        println!(
-            "RSS with sessions, round 2 vs round 1: {} vs {} MiB",
-            mib(r2.rss_kib),
-            mib(r1.rss_kib)
-        );
-    }
+    let after: Vec<String> = rows
+        .iter()
+        .skip(2)
+        .step_by(2)
+        .map(|(_, m, _)| mib(m.rss_kib))
+        .collect();
+    println!("RSS after each round closed, MiB: {}", after.join(", "));
     drop(visor);
     drop(testnet);
     Ok(())
