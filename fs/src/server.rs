@@ -3,9 +3,11 @@
 //!
 //! Concurrency: the reader decodes requests and never waits on the filesystem. Path requests
 //! (stat, mkdir, rename, …) each run on tokio's blocking pool, so a slow read never delays a stat.
-//! Requests on one open handle go, in arrival order, to that handle's own worker thread (pread/
-//! pwrite through `FileExt`), which keeps the SFTP rule that requests on one file are processed in
-//! order while different files proceed in parallel. Responses are written as they complete (out
+//! Requests on one open handle go, in arrival order, to that handle's own worker task (pread/
+//! pwrite through `FileExt` on the blocking pool, every queued request of the handle in one
+//! blocking job), which keeps the SFTP rule that requests on one file are processed in order
+//! while different files proceed in parallel. No thread is created per handle: opening many
+//! small files costs no thread spawns. Responses are written as they complete (out
 //! of order across handles) by one writer task that batches them into few writes.
 //!
 //! Names are raw bytes end to end (`OsStrExt`), so non-UTF-8 file names survive. Errors carry the
@@ -58,7 +60,8 @@ pub enum ServerError {
 type Job = (Request, mpsc::UnboundedSender<Vec<u8>>);
 
 struct State {
-    handles: Mutex<HashMap<u32, std::sync::mpsc::Sender<Job>>>,
+    handles: Mutex<HashMap<u32, mpsc::UnboundedSender<Job>>>,
+    rt: tokio::runtime::Handle,
     next: AtomicU32,
     read_only: bool,
 }
@@ -113,6 +116,7 @@ where
     let state = Arc::new(State {
         handles: Mutex::new(HashMap::new()),
         next: AtomicU32::new(1),
+        rt: tokio::runtime::Handle::current(),
         read_only: config.read_only,
     });
     let result = loop {
@@ -230,7 +234,7 @@ fn dispatch(state: &Arc<State>, req: Request, tx: &mpsc::UnboundedSender<Vec<u8>
         });
         match worker {
             Some(w) => {
-                if let Err(std::sync::mpsc::SendError((req, _))) = w.send((req, tx.clone())) {
+                if let Err(mpsc::error::SendError((req, _))) = w.send((req, tx.clone())) {
                     send(
                         tx,
                         Response::status(req.id().unwrap_or(0), status::FAILURE, "handle gone"),
@@ -305,22 +309,45 @@ fn new_handle(state: &Arc<State>, open: Open) -> io::Result<Vec<u8>> {
             break n;
         }
     };
-    let (jtx, jrx) = std::sync::mpsc::channel::<Job>();
-    std::thread::Builder::new()
-        .name("sftp-handle".into())
-        .spawn(move || handle_worker(open, jrx))?;
+    let (jtx, jrx) = mpsc::unbounded_channel::<Job>();
+    state.rt.spawn(handle_worker(open, jrx));
     table.insert(hid, jtx);
     Ok(hid.to_be_bytes().to_vec())
 }
 
-fn handle_worker(mut open: Open, jobs: std::sync::mpsc::Receiver<Job>) {
-    while let Ok((req, tx)) = jobs.recv() {
-        let id = req.id().unwrap_or(0);
-        let close = matches!(req, Request::Close { .. });
-        let resp = handle_request(&mut open, req).unwrap_or_else(|e| io_status(id, &e));
-        send(&tx, resp);
-        if close {
-            return;
+/// Jobs of one handle run in one blocking job per batch of queued requests.
+const HANDLE_BATCH: usize = 64;
+
+async fn handle_worker(open: Open, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    let mut open = Some(open);
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < HANDLE_BATCH {
+            match jobs.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let Some(mut o) = open.take() else { return };
+        let run = tokio::task::spawn_blocking(move || {
+            for (req, tx) in batch {
+                let id = req.id().unwrap_or(0);
+                let close = matches!(req, Request::Close { .. });
+                let resp = handle_request(&mut o, req).unwrap_or_else(|e| io_status(id, &e));
+                if close {
+                    // The file is closed before the answer leaves.
+                    drop(o);
+                    send(&tx, resp);
+                    return None;
+                }
+                send(&tx, resp);
+            }
+            Some(o)
+        })
+        .await;
+        match run {
+            Ok(Some(o)) => open = Some(o),
+            Ok(None) | Err(_) => return,
         }
     }
 }
