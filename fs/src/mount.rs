@@ -22,7 +22,7 @@ use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -114,6 +114,13 @@ struct Listing {
     names: HashSet<Vec<u8>>,
     /// The listing with attributes as fetched; dropped by our own changes in the directory.
     entries: Option<Arc<Vec<NameEntry>>>,
+}
+
+/// A speculative read open (see [`Shared::spec_open`]): the handle and the first chunk once the
+/// `OPEN` is answered (`Some(None)`: it failed).
+struct Spec {
+    ready: watch::Receiver<Option<Option<(Vec<u8>, Slot)>>>,
+    claimed: Arc<AtomicBool>,
 }
 
 /// Remote defaults learned from the first file we created: its owner and the server's umask,
@@ -218,6 +225,8 @@ struct Shared {
     prefetch: Arc<Semaphore>,
     /// Directory prefetches queued or running.
     prefetch_queued: AtomicUsize,
+    /// Speculative read opens by inode.
+    specs: Mutex<HashMap<u64, Spec>>,
 }
 
 /// Most bytes of read-ahead in flight per open file.
@@ -232,6 +241,8 @@ const PREFETCH_PARALLEL: usize = 16;
 const NEG_MAX: usize = 65_536;
 /// Directory prefetches queued or running at most.
 const PREFETCH_QUEUE: usize = 64;
+/// How long an unclaimed speculative read handle stays open.
+const SPEC_TTL: Duration = Duration::from_secs(2);
 /// Bound on cached directory listings (stale ones are dropped first).
 const LISTINGS_MAX: usize = 4096;
 
@@ -511,6 +522,81 @@ impl Shared {
         for f in self.open_files_of(ino) {
             lock(&f.ra).reset();
         }
+        self.drop_spec(ino);
+    }
+
+    /// Forgets the speculative open of `ino` (its handle is closed by its own timer).
+    fn drop_spec(&self, ino: u64) {
+        let mut specs = lock(&self.specs);
+        if !specs.is_empty() {
+            specs.remove(&ino);
+        }
+    }
+
+    /// Speculative read open: a lookup that must go to the wire for a name we last saw as a
+    /// regular file (and that nobody has open) sends `OPEN(READ)` together with its `LSTAT`,
+    /// and the first chunk's `READ` as soon as the handle arrives. An `open` for reading right
+    /// after the lookup (the usual pattern: stat/open/read of a small file) then finds the
+    /// handle and the data in flight: 2 round trips for lookup+open+read instead of 3. An
+    /// unclaimed handle is closed after [`SPEC_TTL`].
+    fn spec_open(self: &Arc<Self>, ino: u64, path: &[u8]) {
+        let regular = lock(&self.inodes)
+            .by_ino
+            .get(&ino)
+            .and_then(|n| n.attr)
+            .is_some_and(|(a, _)| a.kind == FileType::RegularFile);
+        if !regular || !self.open_files_of(ino).is_empty() || lock(&self.specs).contains_key(&ino)
+        {
+            return;
+        }
+        let p = path.to_vec();
+        let Ok(pending) = self.c.submit(|id| crate::sftp::Request::Open {
+            id,
+            path: p,
+            pflags: pflags::READ,
+            attrs: Attrs::default(),
+        }) else {
+            return;
+        };
+        let (tx, rx) = watch::channel(None);
+        let claimed = Arc::new(AtomicBool::new(false));
+        lock(&self.specs).insert(
+            ino,
+            Spec {
+                ready: rx,
+                claimed: claimed.clone(),
+            },
+        );
+        let s = self.clone();
+        tokio::spawn(async move {
+            let handle = match pending.await {
+                Ok(crate::sftp::Response::Handle { handle, .. }) => handle,
+                _ => {
+                    let _ = tx.send(Some(None));
+                    return;
+                }
+            };
+            let head = s.issue_read(&handle, 0, s.cfg.chunk.max(4096));
+            let _ = tx.send(Some(head.map(|h| (handle.clone(), h))));
+            tokio::time::sleep(SPEC_TTL).await;
+            {
+                let mut specs = lock(&s.specs);
+                if specs.get(&ino).is_some_and(|sp| Arc::ptr_eq(&sp.claimed, &claimed)) {
+                    specs.remove(&ino);
+                }
+            }
+            if !claimed.swap(true, Ordering::SeqCst) {
+                let _ = s.c.close_handle(&handle).await;
+            }
+        });
+    }
+
+    /// Takes the speculative read handle of `ino` (and its first chunk) if there is one.
+    async fn claim_spec(&self, ino: u64) -> Option<(Vec<u8>, Slot)> {
+        let Spec { mut ready, claimed } = lock(&self.specs).remove(&ino)?;
+        let got = ready.wait_for(|v| v.is_some()).await.ok()?.clone()??;
+        // Lost the race with the timer: the handle is being closed.
+        (!claimed.swap(true, Ordering::SeqCst)).then_some(got)
     }
 }
 
@@ -576,9 +662,20 @@ impl Filesystem for SftpFs {
             if s.absent(parent, &name, &path) {
                 return reply.error(Errno::ENOENT);
             }
+            if let Some(ino) = known {
+                s.spec_open(ino, &path);
+            }
             match s.lstat_entry(&path).await {
-                Ok(a) => reply.entry(&s.ttl(), &a, Generation(0)),
+                Ok(a) => {
+                    if a.kind != FileType::RegularFile {
+                        s.drop_spec(a.ino.0);
+                    }
+                    reply.entry(&s.ttl(), &a, Generation(0))
+                }
                 Err(e) => {
+                    if let Some(ino) = known {
+                        s.drop_spec(ino);
+                    }
                     if e == Errno::ENOENT {
                         s.note_absent(&path);
                     }
@@ -700,9 +797,17 @@ impl Filesystem for SftpFs {
                 atime_mtime: times,
                 extended: Vec::new(),
             };
-            let res = match &of {
-                Some(f) => s.c.fsetstat(&f.handle, attrs).await,
-                None => s.c.setstat(&path, attrs).await,
+            // On an open file whose attributes we know, the FSETSTAT (times, mode, owner; not a
+            // truncate) is write-behind like a write: queued in order behind the file's writes,
+            // answered at once, an error reported by the next write/flush/fsync/close.
+            let behind = match (&of, known) {
+                (Some(f), Some(_)) if size.is_none() => Some(f.clone()),
+                _ => None,
+            };
+            let res = match (&of, behind) {
+                (_, Some(f)) => s.setstat_behind(&f, attrs).await,
+                (Some(f), None) => s.c.fsetstat(&f.handle, attrs).await,
+                (None, None) => s.c.setstat(&path, attrs).await,
             };
             if size.is_some() {
                 s.drop_readahead(ino);
@@ -938,6 +1043,15 @@ impl Filesystem for SftpFs {
                 Ok(p) => p,
                 Err(e) => return reply.error(e),
             };
+            if pf == pflags::READ
+                && let Some((handle, head)) = s.claim_spec(ino).await
+            {
+                let fh = s.add_file(ino, handle);
+                if let Some(f) = lock(&s.files).get(&fh) {
+                    lock(&f.ra).slots.insert(0, head);
+                }
+                return reply.opened(FileHandle(fh), FopenFlags::empty());
+            }
             match s.c.open(&path, pf, Attrs::default()).await {
                 Ok(handle) => {
                     if pf & pflags::TRUNC != 0 {
@@ -1330,6 +1444,38 @@ fn dir_attrs() -> Attrs {
 }
 
 impl Shared {
+    /// Queues an `FSETSTAT` on `f` in its write-behind window; its error goes to `f.error`.
+    async fn setstat_behind(&self, f: &Arc<OpenFile>, attrs: Attrs) -> Result<(), SftpError> {
+        if let Some(e) = f.take_error() {
+            return Err(SftpError::Status {
+                code: crate::sftp::status::FAILURE,
+                message: format!("earlier write-behind request failed (os error {e})"),
+            });
+        }
+        let permit = f
+            .window
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| SftpError::Closed)?;
+        let handle = f.handle.clone();
+        let pending = self
+            .c
+            .submit(|id| crate::sftp::Request::Fsetstat { id, handle, attrs })?;
+        let f = f.clone();
+        tokio::spawn(async move {
+            let res = match pending.await {
+                Ok(r) => crate::client::expect_ok(r),
+                Err(_) => Err(SftpError::Closed),
+            };
+            if let Err(e) = res {
+                lock(&f.error).get_or_insert(e.errno());
+            }
+            drop(permit);
+        });
+        Ok(())
+    }
+
     /// Plans a read of `size` bytes at `offset` on `f`: while reads are sequential, returns the
     /// read-ahead chunks covering it (issuing them and the window ahead as needed); empty for a
     /// non-sequential read (served by plain `READ`s).
@@ -1341,6 +1487,14 @@ impl Shared {
             .get(&ino)
             .and_then(|n| n.attr.map(|(a, _)| a.size));
         let mut ra = lock(&f.ra);
+        if offset == 0
+            && end <= chunk
+            && let Some(head) = ra.slots.get(&0).cloned()
+        {
+            // The first chunk, read at open (speculative open).
+            ra.next = end;
+            return vec![(0, head)];
+        }
         if offset != ra.next || offset == 0 {
             ra.reset();
             ra.next = end;
@@ -1681,6 +1835,7 @@ pub async fn mount(
         neg: Mutex::new(HashMap::new()),
         prefetch: Arc::new(Semaphore::new(PREFETCH_PARALLEL)),
         prefetch_queued: AtomicUsize::new(0),
+        specs: Mutex::new(HashMap::new()),
     });
     let fs = SftpFs {
         s: shared,
