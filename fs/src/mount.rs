@@ -534,27 +534,35 @@ impl Shared {
     }
 
     /// Speculative read open: a lookup that must go to the wire for a name we last saw as a
-    /// regular file (and that nobody has open) sends `OPEN(READ)` together with its `LSTAT`,
-    /// and the first chunk's `READ` as soon as the handle arrives. An `open` for reading right
-    /// after the lookup (the usual pattern: stat/open/read of a small file) then finds the
-    /// handle and the data in flight: 2 round trips for lookup+open+read instead of 3. An
-    /// unclaimed handle is closed after [`SPEC_TTL`].
+    /// regular file (and that nobody has open) sends our `open-read@skycoin.com` (open for
+    /// reading + the first chunk, one round trip) together with its `LSTAT`, when the server
+    /// offers it. An `open` for reading right after the lookup (the usual stat/open/read of a
+    /// small file) then finds the handle and the data there: one round trip for
+    /// lookup+open+read instead of three. The server opens nothing but regular files (no FIFO
+    /// can block it). An unclaimed handle is closed after [`SPEC_TTL`].
     fn spec_open(self: &Arc<Self>, ino: u64, path: &[u8]) {
         let regular = lock(&self.inodes)
             .by_ino
             .get(&ino)
             .and_then(|n| n.attr)
             .is_some_and(|(a, _)| a.kind == FileType::RegularFile);
-        if !regular || !self.open_files_of(ino).is_empty() || lock(&self.specs).contains_key(&ino)
+        if !regular
+            || !self.c.has_extension(crate::sftp::ext::OPEN_READ)
+            || !self.open_files_of(ino).is_empty()
+            || lock(&self.specs).contains_key(&ino)
         {
             return;
         }
-        let p = path.to_vec();
-        let Ok(pending) = self.c.submit(|id| crate::sftp::Request::Open {
+        let mut data = Vec::new();
+        crate::sftp::OpenRead {
+            path: path.to_vec(),
+            len: self.cfg.chunk.max(4096),
+        }
+        .encode(&mut data);
+        let Ok(pending) = self.c.submit(|id| crate::sftp::Request::Extended {
             id,
-            path: p,
-            pflags: pflags::READ,
-            attrs: Attrs::default(),
+            name: crate::sftp::ext::OPEN_READ.as_bytes().to_vec(),
+            data,
         }) else {
             return;
         };
@@ -569,15 +577,18 @@ impl Shared {
         );
         let s = self.clone();
         tokio::spawn(async move {
-            let handle = match pending.await {
-                Ok(crate::sftp::Response::Handle { handle, .. }) => handle,
-                _ => {
-                    let _ = tx.send(Some(None));
-                    return;
+            let reply = match pending.await {
+                Ok(crate::sftp::Response::ExtendedReply { data, .. }) => {
+                    crate::sftp::OpenReadReply::decode(&data).ok()
                 }
+                _ => None,
             };
-            let head = s.issue_read(&handle, 0, s.cfg.chunk.max(4096));
-            let _ = tx.send(Some(head.map(|h| (handle.clone(), h))));
+            let Some(crate::sftp::OpenReadReply { handle, data }) = reply else {
+                let _ = tx.send(Some(None));
+                return;
+            };
+            let (_, head) = watch::channel(Some(Ok(Arc::new(data))));
+            let _ = tx.send(Some(Some((handle.clone(), head))));
             tokio::time::sleep(SPEC_TTL).await;
             {
                 let mut specs = lock(&s.specs);

@@ -105,6 +105,7 @@ where
             (ext::FSTATVFS, "2"),
             (ext::FSYNC, "1"),
             (ext::HARDLINK, "1"),
+            (ext::OPEN_READ, "1"),
         ]
         .iter()
         .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
@@ -193,7 +194,9 @@ fn is_modifying(req: &Request) -> bool {
         | Request::Rename { .. }
         | Request::Symlink { .. } => true,
         Request::Extended { name, .. } => {
-            name != ext::STATVFS.as_bytes() && name != ext::FSTATVFS.as_bytes()
+            name != ext::STATVFS.as_bytes()
+                && name != ext::FSTATVFS.as_bytes()
+                && name != ext::OPEN_READ.as_bytes()
         }
         _ => false,
     }
@@ -362,20 +365,10 @@ fn handle_request(open: &mut Open, req: Request) -> io::Result<Response> {
             },
         ) => {
             let len = len.min(MAX_READ) as usize;
-            let mut buf = vec![0u8; len];
-            let mut got = 0;
-            while got < len {
-                match f.read_at(&mut buf[got..], offset + got as u64) {
-                    Ok(0) => break,
-                    Ok(n) => got += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            if got == 0 && len > 0 {
+            let buf = read_at_most(f, offset, len)?;
+            if buf.is_empty() && len > 0 {
                 return Ok(Response::status(id, status::EOF, "EOF"));
             }
-            buf.truncate(got);
             Ok(Response::Data { id, data: buf })
         }
         (
@@ -440,6 +433,22 @@ fn handle_request(open: &mut Open, req: Request) -> io::Result<Response> {
             "request not valid on this handle",
         )),
     }
+}
+
+/// Up to `len` bytes at `offset` (short only at end of file).
+fn read_at_most(f: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    let mut got = 0;
+    while got < len {
+        match f.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
+    Ok(buf)
 }
 
 fn statvfs_reply(id: u32, s: &nix::sys::statvfs::Statvfs) -> Response {
@@ -616,6 +625,22 @@ fn path_request(
                     );
                     fs::hard_link(path(&a), path(&b))?;
                     ok(id)
+                }
+                n if n == ext::OPEN_READ.as_bytes() => {
+                    let o = sftp::OpenRead::decode(&data).map_err(|_| bad())?;
+                    // O_NONBLOCK: opening a FIFO must not block; only regular files qualify.
+                    let file = OpenOptions::new()
+                        .read(true)
+                        .custom_flags(nix::libc::O_NONBLOCK)
+                        .open(path(&o.path))?;
+                    if !file.metadata()?.is_file() {
+                        return Err(io::Error::from_raw_os_error(nix::libc::EINVAL));
+                    }
+                    let data = read_at_most(&file, 0, o.len.min(MAX_READ) as usize)?;
+                    let handle = new_handle(state, Open::File(file))?;
+                    let mut out = Vec::new();
+                    sftp::OpenReadReply { handle, data }.encode(&mut out);
+                    Response::ExtendedReply { id, data: out }
                 }
                 n if n == ext::STATVFS.as_bytes() => {
                     let p = r.string().map_err(|_| bad())?;
