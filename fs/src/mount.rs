@@ -622,6 +622,35 @@ impl Shared {
         });
     }
 
+    /// `open-read@skycoin.com`: a read handle and the file's first chunk.
+    async fn open_read(&self, path: &[u8]) -> Result<(Vec<u8>, Slot), SftpError> {
+        let mut data = Vec::new();
+        crate::sftp::OpenRead {
+            path: path.to_vec(),
+            len: self.cfg.chunk.max(4096),
+        }
+        .encode(&mut data);
+        let r = self
+            .c
+            .call(|id| crate::sftp::Request::Extended {
+                id,
+                name: crate::sftp::ext::OPEN_READ.as_bytes().to_vec(),
+                data,
+            })
+            .await?;
+        match r {
+            crate::sftp::Response::ExtendedReply { data, .. } => {
+                let o = crate::sftp::OpenReadReply::decode(&data)
+                    .map_err(|e| SftpError::Protocol(e.to_string()))?;
+                let (_, head) = watch::channel(Some(Ok(Arc::new(o.data))));
+                Ok((o.handle, head))
+            }
+            other => Err(crate::client::expect_ok(other)
+                .err()
+                .unwrap_or_else(|| SftpError::Protocol("unexpected answer".into()))),
+        }
+    }
+
     /// Takes the speculative read handle of `ino` (and its first chunk) if there is one.
     async fn claim_spec(&self, ino: u64) -> Option<(Vec<u8>, Slot)> {
         let Spec { mut ready, claimed } = lock(&self.specs).remove(&ino)?;
@@ -1091,6 +1120,22 @@ impl Filesystem for SftpFs {
                     lock(&f.ra).slots.insert(0, head);
                 }
                 return reply.opened(FileHandle(fh), FopenFlags::empty());
+            }
+            // A read-only open gets the first chunk with the handle (open-read@skycoin.com), so
+            // the usual open+read from offset 0 costs one round trip.
+            if pf == pflags::READ && s.c.has_extension(crate::sftp::ext::OPEN_READ) {
+                match s.open_read(&path).await {
+                    Ok((handle, head)) => {
+                        let fh = s.add_file(ino, handle);
+                        if let Some(f) = lock(&s.files).get(&fh) {
+                            lock(&f.ra).slots.insert(0, head);
+                        }
+                        return reply.opened(FileHandle(fh), FopenFlags::empty());
+                    }
+                    // Not a regular file: a plain OPEN does what the caller asked for.
+                    Err(e) if e.errno() == libc::EINVAL => {}
+                    Err(e) => return reply.error(errno(&e)),
+                }
             }
             match s.c.open(&path, pf, Attrs::default()).await {
                 Ok(handle) => {
