@@ -134,10 +134,13 @@ struct Listing {
     entries: Option<Arc<Vec<NameEntry>>>,
 }
 
+/// A speculative open's handle and first chunk.
+type SpecReady = (Vec<u8>, Slot);
+
 /// A speculative read open (see [`Shared::spec_open`]): the handle and the first chunk once the
 /// `OPEN` is answered (`Some(None)`: it failed).
 struct Spec {
-    ready: watch::Receiver<Option<Option<(Vec<u8>, Slot)>>>,
+    ready: watch::Receiver<Option<Option<SpecReady>>>,
     claimed: Arc<AtomicBool>,
 }
 
@@ -612,7 +615,10 @@ impl Shared {
             tokio::time::sleep(SPEC_TTL).await;
             {
                 let mut specs = lock(&s.specs);
-                if specs.get(&ino).is_some_and(|sp| Arc::ptr_eq(&sp.claimed, &claimed)) {
+                if specs
+                    .get(&ino)
+                    .is_some_and(|sp| Arc::ptr_eq(&sp.claimed, &claimed))
+                {
                     specs.remove(&ino);
                 }
             }
@@ -826,7 +832,8 @@ impl Filesystem for SftpFs {
                 TimeOrNow::Now => to_secs(SystemTime::now()),
                 TimeOrNow::SpecificTime(t) => to_secs(t),
             };
-            let need_times = (atime.is_some() || mtime.is_some()) && (atime.is_none() || mtime.is_none());
+            let need_times =
+                (atime.is_some() || mtime.is_some()) && (atime.is_none() || mtime.is_none());
             let need_owner = (uid.is_some() || gid.is_some()) && (uid.is_none() || gid.is_none());
             let cur = if (need_times && known.is_none())
                 || (need_owner && (known.is_none() || !owner_known))
@@ -1600,10 +1607,10 @@ impl Shared {
         }
         let mut at = first;
         while at < limit {
-            if !ra.slots.contains_key(&at) {
+            if let std::collections::btree_map::Entry::Vacant(v) = ra.slots.entry(at) {
                 match self.issue_read(&f.handle, at, chunk as u32) {
                     Some(slot) => {
-                        ra.slots.insert(at, slot);
+                        v.insert(slot);
                     }
                     None => break,
                 }
