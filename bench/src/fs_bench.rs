@@ -7,6 +7,9 @@
 //! tree through the mount. Run twice: on loopback, and with 50 ms RTT (`tc netem` 25 ms each way
 //! on a veth pair into a network namespace `swfs<pid>` where both servers run).
 //!
+//! Flags: `--quick` (smaller sizes), `--no-rtt`, `--no-loopback` (run only one case). With the
+//! userspace relay fallback it also prints the raw TCP download speed through the relay.
+//!
 //! Needs root (mounts, netns, drop_caches), `sshfs`, `/usr/sbin/sshd`, `ssh-keygen`, `ip`, `tc`,
 //! `tar`, and a release `skywire` (`cargo build --release -p skywire`). Every process, mount and
 //! the namespace are removed at the end, also on error (guards' Drop).
