@@ -7,6 +7,9 @@
 //! tree through the mount. Run twice: on loopback, and with 50 ms RTT (`tc netem` 25 ms each way
 //! on a veth pair into a network namespace `swfs<pid>` where both servers run).
 //!
+//! Flags: `--quick` (smaller sizes), `--no-rtt`, `--no-loopback` (run only one case). With the
+//! userspace relay fallback it also prints the raw TCP download speed through the relay.
+//!
 //! Needs root (mounts, netns, drop_caches), `sshfs`, `/usr/sbin/sshd`, `ssh-keygen`, `ip`, `tc`,
 //! `tar`, and a release `skywire` (`cargo build --release -p skywire`). Every process, mount and
 //! the namespace are removed at the end, also on error (guards' Drop).
@@ -190,6 +193,37 @@ fn delay_relay(target: std::net::SocketAddr, delay: Duration) -> Result<u16> {
         }
     });
     Ok(port)
+}
+
+/// Raw TCP download speed through a [`delay_relay`] (MB/s): the ceiling the relay itself puts
+/// on the 50 ms RTT rows. A local server sends `mib` MiB through the relay to us.
+fn relay_tcp_mbs(delay: Duration, mib: usize) -> Result<f64> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let target = l.local_addr()?;
+    let total = mib * 1024 * 1024;
+    std::thread::spawn(move || {
+        if let Ok((mut c, _)) = l.accept() {
+            let block = vec![0x33u8; 1024 * 1024];
+            for _ in 0..mib {
+                if c.write_all(&block).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let port = delay_relay(target, delay)?;
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    let t = Instant::now();
+    let mut buf = vec![0u8; 1024 * 1024];
+    let mut got = 0;
+    while got < total {
+        let n = c.read(&mut buf)?;
+        if n == 0 {
+            bail!("relay closed after {got} bytes");
+        }
+        got += n;
+    }
+    Ok(total as f64 / 1e6 / t.elapsed().as_secs_f64())
 }
 
 fn free_port() -> Result<u16> {
@@ -490,6 +524,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
     let no_rtt = args.iter().any(|a| a == "--no-rtt");
+    let no_loopback = args.iter().any(|a| a == "--no-loopback");
     let bin = skywire_bin()?;
     let work = tempfile::Builder::new().prefix("fs-bench").tempdir()?;
     // The source tree: this repository's tracked files (git archive), else /usr/share/doc.
@@ -514,8 +549,10 @@ fn main() -> Result<()> {
         seq_mib: if quick { 128 } else { 1024 },
         small: if quick { 1000 } else { 10_000 },
     };
-    let rows = run_case(&bin, work.path(), &tarball, None, None, &local)?;
-    print("loopback", &rows);
+    if !no_loopback {
+        let rows = run_case(&bin, work.path(), &tarball, None, None, &local)?;
+        print("loopback", &rows);
+    }
     if !no_rtt {
         let slow = Sizes {
             seq_mib: if quick { 32 } else { 128 },
@@ -531,6 +568,11 @@ fn main() -> Result<()> {
                 let d = Some(Duration::from_millis(25));
                 let rows = run_case(&bin, work.path(), &tarball, None, d, &slow)?;
                 print("50 ms RTT (userspace relay, 25 ms each way)", &rows);
+                let raw = relay_tcp_mbs(Duration::from_millis(25), slow.seq_mib)?;
+                println!(
+                    "\nraw TCP download through the same relay ({} MiB): {raw:.1} MB/s",
+                    slow.seq_mib
+                );
             }
         }
     }

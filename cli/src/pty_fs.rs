@@ -4,8 +4,8 @@
 //!
 //! Targets: `<pk>@<ip>[:<port>]` / `tcp://…` (direct noise-XK TCP, port 2022 by default),
 //! `<pk> --standalone` (an own dmsg client with `--sk`/`DMSGPTY_SK`, `--disc`), `unix://<path>`
-//! (a local host's control socket). A plain `<pk>` would go through the local visor, which does
-//! not exist yet: that is a clear error. The hidden `--sftp-server-cmd CMD` mounts from a local
+//! (a local host's control socket). A plain `<pk>` goes through the local visor's control API
+//! (`--rpc`): the visor dials the host and the sftp channel runs on that stream. The hidden `--sftp-server-cmd CMD` mounts from a local
 //! sftp server speaking on its stdio (e.g. OpenSSH's `/usr/lib/openssh/sftp-server`).
 //!
 //! The mount runs in the foreground until Ctrl-C/SIGTERM, an external `umount`, or a lost

@@ -232,6 +232,7 @@ impl SftpClient {
         }
         let id = self.inner.next.fetch_add(1, Ordering::Relaxed);
         let req = build(id);
+        tracing::trace!(id, kind = kind(&req), "sftp request");
         let mut out = Vec::new();
         req.encode(&mut out);
         let (tx, rx) = oneshot::channel();
@@ -539,6 +540,32 @@ impl SftpClient {
             }
             other => Err(expect_ok(other).err().unwrap_or_else(unexpected)),
         }
+    }
+}
+
+/// The packet type's name (for traces).
+fn kind(r: &Request) -> &'static str {
+    match r {
+        Request::Init { .. } => "INIT",
+        Request::Open { .. } => "OPEN",
+        Request::Close { .. } => "CLOSE",
+        Request::Read { .. } => "READ",
+        Request::Write { .. } => "WRITE",
+        Request::Lstat { .. } => "LSTAT",
+        Request::Fstat { .. } => "FSTAT",
+        Request::Setstat { .. } => "SETSTAT",
+        Request::Fsetstat { .. } => "FSETSTAT",
+        Request::Opendir { .. } => "OPENDIR",
+        Request::Readdir { .. } => "READDIR",
+        Request::Remove { .. } => "REMOVE",
+        Request::Mkdir { .. } => "MKDIR",
+        Request::Rmdir { .. } => "RMDIR",
+        Request::Realpath { .. } => "REALPATH",
+        Request::Stat { .. } => "STAT",
+        Request::Rename { .. } => "RENAME",
+        Request::Readlink { .. } => "READLINK",
+        Request::Symlink { .. } => "SYMLINK",
+        Request::Extended { .. } => "EXTENDED",
     }
 }
 

@@ -3,9 +3,11 @@
 //!
 //! Concurrency: the reader decodes requests and never waits on the filesystem. Path requests
 //! (stat, mkdir, rename, …) each run on tokio's blocking pool, so a slow read never delays a stat.
-//! Requests on one open handle go, in arrival order, to that handle's own worker thread (pread/
-//! pwrite through `FileExt`), which keeps the SFTP rule that requests on one file are processed in
-//! order while different files proceed in parallel. Responses are written as they complete (out
+//! Requests on one open handle go, in arrival order, to that handle's own worker task (pread/
+//! pwrite through `FileExt` on the blocking pool, every queued request of the handle in one
+//! blocking job), which keeps the SFTP rule that requests on one file are processed in order
+//! while different files proceed in parallel. No thread is created per handle: opening many
+//! small files costs no thread spawns. Responses are written as they complete (out
 //! of order across handles) by one writer task that batches them into few writes.
 //!
 //! Names are raw bytes end to end (`OsStrExt`), so non-UTF-8 file names survive. Errors carry the
@@ -58,7 +60,8 @@ pub enum ServerError {
 type Job = (Request, mpsc::UnboundedSender<Vec<u8>>);
 
 struct State {
-    handles: Mutex<HashMap<u32, std::sync::mpsc::Sender<Job>>>,
+    handles: Mutex<HashMap<u32, mpsc::UnboundedSender<Job>>>,
+    rt: tokio::runtime::Handle,
     next: AtomicU32,
     read_only: bool,
 }
@@ -102,6 +105,7 @@ where
             (ext::FSTATVFS, "2"),
             (ext::FSYNC, "1"),
             (ext::HARDLINK, "1"),
+            (ext::OPEN_READ, "1"),
         ]
         .iter()
         .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
@@ -113,6 +117,7 @@ where
     let state = Arc::new(State {
         handles: Mutex::new(HashMap::new()),
         next: AtomicU32::new(1),
+        rt: tokio::runtime::Handle::current(),
         read_only: config.read_only,
     });
     let result = loop {
@@ -189,7 +194,9 @@ fn is_modifying(req: &Request) -> bool {
         | Request::Rename { .. }
         | Request::Symlink { .. } => true,
         Request::Extended { name, .. } => {
-            name != ext::STATVFS.as_bytes() && name != ext::FSTATVFS.as_bytes()
+            name != ext::STATVFS.as_bytes()
+                && name != ext::FSTATVFS.as_bytes()
+                && name != ext::OPEN_READ.as_bytes()
         }
         _ => false,
     }
@@ -230,7 +237,7 @@ fn dispatch(state: &Arc<State>, req: Request, tx: &mpsc::UnboundedSender<Vec<u8>
         });
         match worker {
             Some(w) => {
-                if let Err(std::sync::mpsc::SendError((req, _))) = w.send((req, tx.clone())) {
+                if let Err(mpsc::error::SendError((req, _))) = w.send((req, tx.clone())) {
                     send(
                         tx,
                         Response::status(req.id().unwrap_or(0), status::FAILURE, "handle gone"),
@@ -305,22 +312,45 @@ fn new_handle(state: &Arc<State>, open: Open) -> io::Result<Vec<u8>> {
             break n;
         }
     };
-    let (jtx, jrx) = std::sync::mpsc::channel::<Job>();
-    std::thread::Builder::new()
-        .name("sftp-handle".into())
-        .spawn(move || handle_worker(open, jrx))?;
+    let (jtx, jrx) = mpsc::unbounded_channel::<Job>();
+    state.rt.spawn(handle_worker(open, jrx));
     table.insert(hid, jtx);
     Ok(hid.to_be_bytes().to_vec())
 }
 
-fn handle_worker(mut open: Open, jobs: std::sync::mpsc::Receiver<Job>) {
-    while let Ok((req, tx)) = jobs.recv() {
-        let id = req.id().unwrap_or(0);
-        let close = matches!(req, Request::Close { .. });
-        let resp = handle_request(&mut open, req).unwrap_or_else(|e| io_status(id, &e));
-        send(&tx, resp);
-        if close {
-            return;
+/// Jobs of one handle run in one blocking job per batch of queued requests.
+const HANDLE_BATCH: usize = 64;
+
+async fn handle_worker(open: Open, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    let mut open = Some(open);
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < HANDLE_BATCH {
+            match jobs.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let Some(mut o) = open.take() else { return };
+        let run = tokio::task::spawn_blocking(move || {
+            for (req, tx) in batch {
+                let id = req.id().unwrap_or(0);
+                let close = matches!(req, Request::Close { .. });
+                let resp = handle_request(&mut o, req).unwrap_or_else(|e| io_status(id, &e));
+                if close {
+                    // The file is closed before the answer leaves.
+                    drop(o);
+                    send(&tx, resp);
+                    return None;
+                }
+                send(&tx, resp);
+            }
+            Some(o)
+        })
+        .await;
+        match run {
+            Ok(Some(o)) => open = Some(o),
+            Ok(None) | Err(_) => return,
         }
     }
 }
@@ -335,20 +365,10 @@ fn handle_request(open: &mut Open, req: Request) -> io::Result<Response> {
             },
         ) => {
             let len = len.min(MAX_READ) as usize;
-            let mut buf = vec![0u8; len];
-            let mut got = 0;
-            while got < len {
-                match f.read_at(&mut buf[got..], offset + got as u64) {
-                    Ok(0) => break,
-                    Ok(n) => got += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            if got == 0 && len > 0 {
+            let buf = read_at_most(f, offset, len)?;
+            if buf.is_empty() && len > 0 {
                 return Ok(Response::status(id, status::EOF, "EOF"));
             }
-            buf.truncate(got);
             Ok(Response::Data { id, data: buf })
         }
         (
@@ -413,6 +433,22 @@ fn handle_request(open: &mut Open, req: Request) -> io::Result<Response> {
             "request not valid on this handle",
         )),
     }
+}
+
+/// Up to `len` bytes at `offset` (short only at end of file).
+fn read_at_most(f: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    let mut got = 0;
+    while got < len {
+        match f.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
+    Ok(buf)
 }
 
 fn statvfs_reply(id: u32, s: &nix::sys::statvfs::Statvfs) -> Response {
@@ -589,6 +625,22 @@ fn path_request(
                     );
                     fs::hard_link(path(&a), path(&b))?;
                     ok(id)
+                }
+                n if n == ext::OPEN_READ.as_bytes() => {
+                    let o = sftp::OpenRead::decode(&data).map_err(|_| bad())?;
+                    // O_NONBLOCK: opening a FIFO must not block; only regular files qualify.
+                    let file = OpenOptions::new()
+                        .read(true)
+                        .custom_flags(nix::libc::O_NONBLOCK)
+                        .open(path(&o.path))?;
+                    if !file.metadata()?.is_file() {
+                        return Err(io::Error::from_raw_os_error(nix::libc::EINVAL));
+                    }
+                    let data = read_at_most(&file, 0, o.len.min(MAX_READ) as usize)?;
+                    let handle = new_handle(state, Open::File(file))?;
+                    let mut out = Vec::new();
+                    sftp::OpenReadReply { handle, data }.encode(&mut out);
+                    Response::ExtendedReply { id, data: out }
                 }
                 n if n == ext::STATVFS.as_bytes() => {
                     let p = r.string().map_err(|_| bad())?;

@@ -30,6 +30,10 @@ fn is_mounted(dir: &Path) -> bool {
 
 impl Fixture {
     fn new() -> Fixture {
+        Fixture::with(MountConfig::default())
+    }
+
+    fn with(base: MountConfig) -> Fixture {
         let tmp = tempfile::tempdir().unwrap();
         let src = tmp.path().join("src");
         let mnt = tmp.path().join("mnt");
@@ -42,7 +46,7 @@ impl Fixture {
             .unwrap();
         let cfg = MountConfig {
             remote_root: src.as_os_str().as_bytes().to_vec(),
-            ..MountConfig::default()
+            ..base
         };
         let handle = rt.block_on(async {
             let (a, b) = tokio::net::UnixStream::pair().unwrap();
@@ -189,9 +193,21 @@ fn every_operation_reaches_the_host() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert!(names.iter().any(|n| n == odd), "{names:?}");
-    // a change on the host is seen after the cache timeout
+    // a change on the host is seen within the cache timeout (1 s; the fresh listing above
+    // answers lookups of names it lacks until then)
     fs::write(s.join("host.txt"), b"from host").unwrap();
-    assert_eq!(fs::read(m.join("host.txt")).unwrap(), b"from host");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let got = loop {
+        match fs::read(m.join("host.txt")) {
+            Ok(d) => break d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                assert!(std::time::Instant::now() < deadline, "host file never seen");
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(got, b"from host");
     // statfs works
     let out = std::process::Command::new("df").arg(&m).output().unwrap();
     assert!(out.status.success(), "{out:?}");
@@ -394,5 +410,60 @@ fn large_file_checksum_round_trip() {
         want,
         "read back through the mount"
     );
+    fx.unmount();
+}
+
+/// With no caching every open goes through a wire lookup, which takes the speculative
+/// open-read path: contents must always be current, after our own writes, truncates and
+/// renames and after changes on the host.
+#[test]
+fn speculative_open_read_stays_coherent() {
+    let mut fx = Fixture::with(MountConfig {
+        cache_timeout: std::time::Duration::ZERO,
+        ..MountConfig::default()
+    });
+    let (m, s) = (fx.mnt.clone(), fx.src.clone());
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    fs::write(m.join("big"), &big).unwrap();
+    for round in 0..20u32 {
+        let name = m.join(format!("f{}", round % 4));
+        let body = format!("round {round} {}", "x".repeat(round as usize * 100));
+        fs::write(&name, &body).unwrap();
+        assert_eq!(fs::read(&name).unwrap(), body.as_bytes());
+        assert_eq!(fs::read(m.join("big")).unwrap(), big);
+        // our own in-place change and truncate are seen by the next open
+        {
+            let mut f = fs::OpenOptions::new().write(true).open(&name).unwrap();
+            f.write_all(b"ROUND").unwrap();
+        }
+        assert_eq!(&fs::read(&name).unwrap()[..5], b"ROUND");
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&name)
+            .unwrap()
+            .set_len(3)
+            .unwrap();
+        assert_eq!(fs::read(&name).unwrap(), b"ROU");
+        // a change on the host is seen at once (no cache)
+        fs::write(s.join("host"), format!("host {round}")).unwrap();
+        assert_eq!(
+            fs::read(m.join("host")).unwrap(),
+            format!("host {round}").as_bytes()
+        );
+        fs::rename(m.join("host"), m.join("moved")).unwrap();
+        assert_eq!(
+            fs::read(m.join("moved")).unwrap(),
+            format!("host {round}").as_bytes()
+        );
+        assert!(!m.join("host").exists());
+    }
+    // a FIFO on the host is neither a hang nor a regular file
+    nix::unistd::mkfifo(
+        &s.join("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    let md = fs::symlink_metadata(m.join("fifo")).unwrap();
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&md.file_type()));
     fx.unmount();
 }
