@@ -8,12 +8,14 @@
 //! - [`appserver`] / [`proc`]: the local app protocol server and child-process launcher for custom apps.
 //! - [`transport`]: stcp (direct noise-TCP) and dmsg transports with the skywire handshake and settlement.
 //! - [`control`]: the JSON-over-HTTP control API served on `cli_addr` (and to hypervisors over dmsg).
+//! - [`hypervisor`]: the hypervisor web UI and the links of the visors it manages.
 //! - [`visor`]: wiring: start everything from a config, graceful shutdown.
 
 pub mod apps;
 pub mod appserver;
 pub mod config;
 pub mod control;
+pub mod hypervisor;
 pub mod proc;
 pub mod transport;
 pub mod visor;
