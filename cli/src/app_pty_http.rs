@@ -6,7 +6,8 @@
 //! `Upgrade: websocket` starts a session (`pty.Start` of `--cmd`, 100×30, `TERM=xterm-256color`)
 //! and bridges it: pty output → **binary** frames; text or binary frames → `pty.Write`, except a
 //! text frame `{"type":"resize","cols":C,"rows":R}` (1..65535) → `pty.SetPtySize`. A GET without
-//! it returns the embedded xterm.js page; `/_xterm/*` serves the vendored xterm.js files.
+//! it returns the embedded xterm.js page; `/_xterm/*` serves the vendored xterm.js files. The
+//! assets and the bridge itself are `skywire_pty::web` (shared with the hypervisor UI).
 //!
 //! There is **no key or user check**: anyone who can open the page gets a shell as the host
 //! user. Hence: the default address is loopback, a non-loopback `--addr` is refused without
@@ -25,23 +26,18 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use axum::Router;
-use axum::extract::ws::{
-    Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
-};
+use axum::extract::ws::{WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use clap::Args;
-use futures::{SinkExt, StreamExt};
 use http::{HeaderMap, Method, StatusCode, header};
-use serde::Deserialize;
 use skywire_pty::HostConfig;
-use skywire_pty::client::{PtyClient, is_read_end};
-use skywire_pty::types::{self, CommandReq, WinSize};
+use skywire_pty::client::PtyClient;
+use skywire_pty::types::{CommandReq, WinSize};
+use skywire_pty::web;
 
 /// Bound on connecting to the control socket and starting the session.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// WebSocket ping interval.
-const PING_EVERY: Duration = Duration::from_secs(10);
 /// Initial terminal size (pty.md 8.2).
 const COLS: u16 = 100;
 const ROWS: u16 = 30;
@@ -49,10 +45,6 @@ const ROWS: u16 = 30;
 const END_TEXT: &str = "[skypty-ui] Status: \r\n\x1b[33m[skywire: session closed \u{2014} reload the page to reconnect]\x1b[0m\r\n";
 
 const PAGE: &str = include_str!("../assets/xterm/index.html");
-const XTERM_JS: &str = include_str!("../assets/xterm/xterm.js");
-const XTERM_CSS: &str = include_str!("../assets/xterm/xterm.css");
-const FIT_JS: &str = include_str!("../assets/xterm/addon-fit.js");
-const LICENSE: &str = include_str!("../assets/xterm/LICENSE");
 
 /// `skywire app pty http [--addr 127.0.0.1:8080] [--cliaddr SOCK] [-p CONF]`.
 #[derive(Debug, Args)]
@@ -206,13 +198,10 @@ async fn handle(
 }
 
 fn static_file(path: &str) -> Response {
-    let (ctype, body) = match path {
-        "/_xterm/xterm.js" => ("text/javascript; charset=utf-8", XTERM_JS),
-        "/_xterm/addon-fit.js" => ("text/javascript; charset=utf-8", FIT_JS),
-        "/_xterm/xterm.css" => ("text/css; charset=utf-8", XTERM_CSS),
-        "/_xterm/LICENSE" => ("text/plain; charset=utf-8", LICENSE),
-        _ => ("text/html; charset=utf-8", PAGE),
-    };
+    let (ctype, body) = path
+        .strip_prefix("/_xterm/")
+        .and_then(web::asset)
+        .unwrap_or(("text/html; charset=utf-8", PAGE));
     ([(header::CONTENT_TYPE, ctype)], body).into_response()
 }
 
@@ -249,145 +238,15 @@ fn same_origin(headers: &HeaderMap) -> bool {
         .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
 }
 
-/// `{"type":"resize","cols":C,"rows":R}`.
-#[derive(Debug, Deserialize)]
-struct Resize {
-    #[serde(rename = "type")]
-    kind: String,
-    cols: u32,
-    rows: u32,
-}
-
-/// A resize request in a text frame: `Some(Some(size))` valid, `Some(None)` a resize message
-/// out of range (dropped), `None` not a resize message (input).
-fn parse_resize(text: &str) -> Option<Option<WinSize>> {
-    if !text.starts_with('{') {
-        return None;
-    }
-    let r: Resize = serde_json::from_str(text).ok()?;
-    if r.kind != "resize" {
-        return None;
-    }
-    let ok = |v: u32| u16::try_from(v).ok().filter(|v| *v >= 1);
-    Some(match (ok(r.cols), ok(r.rows)) {
-        (Some(cols), Some(rows)) => Some(WinSize {
-            x: cols,
-            y: rows,
-            rows,
-            cols,
-        }),
-        _ => None,
-    })
-}
-
 /// One browser session: a new pty on the host, bridged until either side ends.
 async fn session(socket: WebSocket, ctx: Arc<Ctx>) {
-    let (mut tx, mut rx) = socket.split();
-    let client = match start(&ctx).await {
-        Ok(c) => Arc::new(c),
+    match start(&ctx).await {
+        Ok(client) => web::bridge(socket, client, END_TEXT).await,
         Err(e) => {
             let msg = format!("[skypty-ui] Error: {e:#}\n\r[skypty-ui] Status: Stopped!\r\n");
-            let _ = tx.send(Message::Binary(msg.into_bytes().into())).await;
-            let _ = tx.close().await;
-            return;
+            web::fail(socket, &msg).await;
         }
-    };
-
-    // Input: pty.Write / pty.SetPtySize in order, without holding up the WebSocket reader.
-    enum Input {
-        Data(Vec<u8>),
-        Size(WinSize),
     }
-    let (in_tx, mut in_rx) = tokio::sync::mpsc::channel::<Input>(64);
-    let writer = {
-        let client = Arc::clone(&client);
-        tokio::spawn(async move {
-            while let Some(i) = in_rx.recv().await {
-                let r = match i {
-                    Input::Data(d) => client.write(&d).await.map(drop),
-                    Input::Size(s) => client.set_size(s).await,
-                };
-                if let Err(e) = r
-                    && e.is_connection_error()
-                {
-                    break;
-                }
-            }
-        })
-    };
-
-    // Output: pty.Read → the channel (None: the session ended on the host).
-    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<Option<Vec<u8>>>(4);
-    let reader = {
-        let client = Arc::clone(&client);
-        tokio::spawn(async move {
-            loop {
-                match client.read(types::READ_MAX).await {
-                    Ok(b) => {
-                        if out_tx.send(Some(b)).await.is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        if !is_read_end(&e) {
-                            tracing::debug!("pty.Read: {e}");
-                        }
-                        let _ = out_tx.send(None).await;
-                        return;
-                    }
-                }
-            }
-        })
-    };
-
-    let mut ping = tokio::time::interval(PING_EVERY);
-    ping.tick().await;
-    // Whether the session ended on the host (else the browser went away).
-    let host_ended = loop {
-        tokio::select! {
-            out = out_rx.recv() => match out {
-                Some(Some(b)) => {
-                    if tx.send(Message::Binary(b.into())).await.is_err() {
-                        break false;
-                    }
-                }
-                Some(None) | None => break true,
-            },
-            m = rx.next() => {
-                let input = match m {
-                    Some(Ok(Message::Text(t))) => match parse_resize(t.as_str()) {
-                        Some(Some(size)) => Input::Size(size),
-                        Some(None) => continue,
-                        None => Input::Data(t.as_str().as_bytes().to_vec()),
-                    },
-                    Some(Ok(Message::Binary(b))) => Input::Data(b.to_vec()),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    Some(Ok(Message::Close(_)) | Err(_)) | None => break false,
-                };
-                if in_tx.send(input).await.is_err() {
-                    break false;
-                }
-            }
-            _ = ping.tick() => {
-                if tx.send(Message::Ping(Vec::new().into())).await.is_err() {
-                    break false;
-                }
-            }
-        }
-    };
-    reader.abort();
-    writer.abort();
-    if host_ended {
-        // The session ended on the host: tell the browser.
-        let _ = tx
-            .send(Message::Binary(END_TEXT.as_bytes().to_vec().into()))
-            .await;
-        let _ = tx.close().await;
-    } else {
-        // The browser went away: stop the session.
-        let _ = tokio::time::timeout(Duration::from_secs(2), client.stop()).await;
-    }
-    client.close();
 }
 
 /// Connects to the control socket and starts the session's command.
@@ -462,26 +321,6 @@ mod tests {
         );
         assert_eq!(parse_listen("[::1]:2").unwrap().to_string(), "[::1]:2");
         assert!(parse_listen("nope").is_err());
-    }
-
-    #[test]
-    fn resize_messages() {
-        let s = parse_resize(r#"{"type":"resize","cols":80,"rows":24}"#)
-            .unwrap()
-            .unwrap();
-        assert_eq!((s.cols, s.rows, s.x, s.y), (80, 24, 80, 24));
-        assert!(
-            parse_resize(r#"{"type":"resize","cols":0,"rows":24}"#)
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            parse_resize(r#"{"type":"resize","cols":70000,"rows":24}"#)
-                .unwrap()
-                .is_none()
-        );
-        assert!(parse_resize(r#"{"type":"other","cols":1,"rows":1}"#).is_none());
-        assert!(parse_resize("ls\r").is_none());
     }
 
     #[test]

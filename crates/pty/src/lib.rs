@@ -17,7 +17,7 @@
 //! noise-XK TCP and unix control-socket listeners).
 //!
 //! The client: [`client`] ([`PtyClient`]: connect over TCP, dmsg or the control socket; buffered
-//! exec and the interactive session calls).
+//! exec and the interactive session calls). [`web`]: xterm.js assets and the WebSocket bridge.
 
 pub mod client;
 pub mod config;
@@ -27,6 +27,7 @@ pub mod host;
 pub mod rpc;
 pub mod types;
 pub mod uri;
+pub mod web;
 pub mod whitelist;
 
 pub use client::{ClientError, PtyClient, Target, open_stream, request_on};

@@ -9,12 +9,14 @@
 //! - [`transport`]: stcp (direct noise-TCP) and dmsg transports with the skywire handshake and settlement.
 //! - [`skynet`]: the built-in port-forwarding service (dmsg port 57) and forwarding clients.
 //! - [`control`]: the JSON-over-HTTP control API served on `cli_addr` (and to hypervisors over dmsg).
+//! - [`hypervisor`]: the hypervisor web UI and the links of the visors it manages.
 //! - [`visor`]: wiring: start everything from a config, graceful shutdown.
 
 pub mod apps;
 pub mod appserver;
 pub mod config;
 pub mod control;
+pub mod hypervisor;
 pub mod proc;
 pub mod skynet;
 pub mod transport;

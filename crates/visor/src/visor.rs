@@ -341,6 +341,9 @@ impl Visor {
         });
 
         visor.serve_control().await?;
+        if let Some(hv) = visor.config().hypervisor {
+            crate::hypervisor::start(&visor, hv).await?;
+        }
         visor.link_hypervisors();
         visor.apps.start_auto();
         Ok(visor)
