@@ -224,11 +224,24 @@ impl Cdp {
     async fn wait(&mut self, what: &str, expr: &str, show: &str) {
         let deadline = tokio::time::Instant::now() + BOUND;
         loop {
-            if self.eval(expr).await == Value::Bool(true) {
+            // While the page is still loading the expression may throw (elements not there yet):
+            // that counts as "not yet".
+            let r = self
+                .call(
+                    "Runtime.evaluate",
+                    json!({ "expression": expr, "returnByValue": true, "awaitPromise": true }),
+                )
+                .await;
+            if r.get("exceptionDetails").is_none() && r["result"]["value"] == Value::Bool(true) {
                 return;
             }
             if tokio::time::Instant::now() >= deadline {
-                let last = self.eval(show).await;
+                let last = self
+                    .call(
+                        "Runtime.evaluate",
+                        json!({ "expression": show, "returnByValue": true }),
+                    )
+                    .await;
                 panic!("{what}: not within {BOUND:?}; page: {last}");
             }
             tokio::time::sleep(Duration::from_millis(150)).await;
@@ -236,8 +249,8 @@ impl Cdp {
     }
 }
 
-fn app_row(pk: &str, app: &str) -> String {
-    let _ = pk;
+/// JS for the row of `app` in the apps table.
+fn app_row(app: &str) -> String {
     format!("document.querySelector('#apps tr[data-app=\"{app}\"]')")
 }
 
@@ -507,7 +520,7 @@ fn hypervisor_api_and_browser() {
             "document.querySelector('#visors tr[data-pk=\"{b_pk}\"]').click(); true"
         ))
         .await;
-        let row = app_row(&b_pk, "skysocks");
+        let row = app_row("skysocks");
         cdp.wait(
             "B's apps",
             &format!("!!{row} && document.getElementById('detail-pk').textContent === '{b_pk}'"),
