@@ -230,9 +230,9 @@ async fn user(State(hv): S) -> Json<Value> {
     }
 }
 
-fn parse_pk(s: &str) -> Result<PubKey, Response> {
+fn parse_pk(s: &str) -> Result<PubKey, Box<Response>> {
     s.parse()
-        .map_err(|e| err(StatusCode::BAD_REQUEST, format!("{s:?}: {e}")))
+        .map_err(|e| Box::new(err(StatusCode::BAD_REQUEST, format!("{s:?}: {e}"))))
 }
 
 fn call_error(e: &CallError) -> Response {
@@ -257,7 +257,7 @@ fn relay(r: Result<(StatusCode, Bytes), CallError>) -> Response {
 async fn forward(hv: &Hv, pk: &str, method: Method, path: &str, body: Option<Value>) -> Response {
     let pk = match parse_pk(pk) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let body = body.map(|b| b.to_string().into_bytes());
     relay(hv.remotes.call(pk, method, path, body).await)
@@ -348,7 +348,7 @@ async fn app_put(
 ) -> Response {
     let pk = match parse_pk(&pk) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let name = enc(&app);
     let mut last = None;
@@ -442,7 +442,7 @@ async fn pty(
 ) -> Response {
     let pk = match parse_pk(&pk) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if !same_origin(&headers) {
         return err(StatusCode::FORBIDDEN, "cross-origin WebSocket");
